@@ -1,0 +1,138 @@
+"""Pictures: image grids, loss curves, 2-D samples and densities.
+
+Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show()`` or writes a file: a
+notebook displays the returned figure, a script saves it, a test inspects it. Figures are made with
+``Figure()`` rather than ``pyplot``, so nothing is displayed twice and no global state is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+
+def _activate_inline_backend() -> None:
+    # In Jupyter, importing pyplot registers the inline backend's display formatter for Figure objects.
+    import matplotlib.pyplot  # noqa: F401
+
+
+def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
+    """A fresh figure, detached from pyplot."""
+    _activate_inline_backend()
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _to_grid(images: torch.Tensor, nrow: int, pad: int) -> np.ndarray:
+    n, c, h, w = images.shape                                             # (N, C, H, W)
+    ncol = math.ceil(n / nrow)
+    grid = torch.ones(c, nrow * (h + pad) + pad, ncol * (w + pad) + pad)  # padding is white
+    for i, img in enumerate(images):
+        r, k = divmod(i, ncol)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = img
+    return grid.permute(1, 2, 0).numpy()                                  # (H', W', C)
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, title: str | None = None,
+               value_range: tuple[float, float] = (0.0, 1.0), labels: Sequence[str] | None = None,
+               scale: float = 0.6) -> Figure:
+    """Show a batch of images ``(N, C, H, W)`` (C = 1 or 3, values in ``value_range``) as one grid."""
+    if images.dim() == 3:
+        images = images.unsqueeze(1)                                      # (N, H, W) -> (N, 1, H, W)
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with C in (1, 3), got shape {tuple(images.shape)}")
+    lo, hi = value_range
+    images = ((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
+    n = images.shape[0]
+    nrow = nrow or max(1, round(math.sqrt(n)))
+    ncol = math.ceil(n / nrow)
+    fig = new_figure(width=max(2.0, scale * ncol + 0.4), height=max(1.5, scale * nrow + (0.4 if title else 0.1)))
+    ax = fig.add_subplot()
+    grid = _to_grid(images, nrow, pad=1 if images.shape[-1] < 20 else 2)
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_axis_off()
+    if labels is not None:
+        h = images.shape[2]
+        for i, text in enumerate(labels[:n]):
+            r, k = divmod(i, ncol)
+            ax.text(k * (images.shape[3] + 1) + 2, r * (h + 1) + 1, str(text), color="red", fontsize=7, va="top")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_history(history, keys: Iterable[str] | None = None, log_y: bool = False,
+                 smooth: float = 0.9, title: str | None = None) -> Figure:
+    """Training curves (smoothed, raw values faint) and evaluation points from a :class:`History`."""
+    keys = list(keys) if keys else list(history.logs) + [k for k in history.eval_logs if k not in history.logs]
+    fig = new_figure(6.5, 3.6)
+    ax = fig.add_subplot()
+    for i, key in enumerate(keys):
+        color = f"C{i % 10}"
+        if key in history.logs:
+            y = np.asarray(history.logs[key], dtype=float)
+            ax.plot(history.steps, y, color=color, alpha=0.25, lw=0.8)
+            ax.plot(history.steps, ema(y, smooth), color=color, lw=1.6, label=f"{key} (train)")
+        if key in history.eval_logs:
+            ax.plot(history.eval_steps, history.eval_logs[key], "o--", color=color, ms=4, label=f"{key} (eval)")
+    ax.set_xlabel("step")
+    if log_y:
+        ax.set_yscale("log")
+    if keys:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "training history")
+    return fig
+
+
+def ema(values: np.ndarray, smooth: float) -> np.ndarray:
+    """Exponential moving average with bias correction (as TensorBoard's smoothing slider), NaNs skipped."""
+    if not 0 <= smooth < 1:
+        raise ValueError(f"smooth must be in [0, 1), got {smooth}")
+    out, avg, weight = np.empty(len(values)), 0.0, 0.0
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            avg, weight = smooth * avg + (1 - smooth) * v, smooth * weight + (1 - smooth)
+        out[i] = avg / weight if weight > 0 else np.nan
+    return out
+
+
+def plot_samples_2d(samples: torch.Tensor, reference: torch.Tensor | None = None,
+                    modes: torch.Tensor | None = None, lim: float | None = None, title: str | None = None,
+                    ax=None) -> Figure:
+    """Scatter 2-D samples ``(N, 2)``, optionally over reference data and mode centres."""
+    fig = ax.figure if ax is not None else new_figure(4.2, 4.2)
+    ax = ax or fig.add_subplot()
+    if reference is not None:
+        r = reference.detach().cpu()
+        ax.scatter(r[:, 0], r[:, 1], s=3, c="0.7", alpha=0.5, label="data")
+    s = samples.detach().cpu()
+    ax.scatter(s[:, 0], s[:, 1], s=3, c="C0", alpha=0.6, label="samples")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="C3", s=40, label="modes")
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    ax.set_title(title or f"{len(s)} samples")
+    return fig
+
+
+def plot_density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor], lim: float = 3.0, resolution: int = 150,
+                    title: str | None = None, ax=None) -> Figure:
+    """Heat map of ``exp(log_prob(x))`` on the square ``[-lim, lim]^2``."""
+    xs = torch.linspace(-lim, lim, resolution)
+    gx, gy = torch.meshgrid(xs, xs, indexing="xy")
+    points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)         # (R*R, 2)
+    with torch.no_grad():
+        density = log_prob(points).exp().reshape(resolution, resolution)  # (R, R)
+    fig = ax.figure if ax is not None else new_figure(4.2, 4.2)
+    ax = ax or fig.add_subplot()
+    ax.imshow(density.cpu().numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma")
+    ax.set_title(title or "density")
+    return fig

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: lint, unit tests (browser test included), then every notebook in FAST mode.
+# Prints how long each part took. Exits non-zero when any part fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+WORKERS=${WORKERS:-2}
+status=0
+t0=$SECONDS
+
+echo "== lint (ruff)"
+$PY -m ruff check . || status=1
+t1=$SECONDS
+
+echo "== unit tests, pairing check and browser test"
+$PY -m pytest tests -n "$WORKERS" --dist loadgroup || status=1
+t2=$SECONDS
+
+echo "== notebooks (nbval, AIGC_FAST=1)"
+AIGC_FAST=1 $PY -m pytest -p no:python --nbval-lax --nbval-current-env \
+    -n "$WORKERS" --dist loadscope --durations=0 chapters solutions || status=1
+t3=$SECONDS
+
+echo "== timings: lint $((t1 - t0)) s, unit $((t2 - t1)) s, notebooks $((t3 - t2)) s"
+exit $status
