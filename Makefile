@@ -52,7 +52,7 @@ lint: install
 	$(PY) -m ruff check .
 
 sync: install
-	$(VENV)/bin/jupytext --sync chapters/*.ipynb $(wildcard solutions/*.ipynb)
+	$(PY) tools/notebooks.py sync
 
 bench: install
 	$(PY) -m benchmarks

@@ -70,15 +70,26 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path} holds more than weights (pickled objects or code) and was refused, not executed. "
-            f"Only checkpoints written by save_checkpoint can be loaded. Details: {str(err)[:300]}") from err
+        detail = _unpickler_detail(str(err))
+        if "global" in detail.lower() or "reduce" in detail.lower():
+            raise CheckpointError(
+                f"{path} holds pickled objects or code, not just weights, and was refused, not executed. "
+                f"Only checkpoints written by save_checkpoint can be loaded ({detail})") from err
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated): {detail}") from err
     except Exception as err:  # truncated zip, random bytes, ...
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated): {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "modules" not in payload:
         raise CheckpointError(f"{path} is a torch file but not an aigc_course checkpoint "
                               f"(expected a dict with format={FORMAT} and 'modules')")
     return payload
+
+
+def _unpickler_detail(message: str) -> str:
+    """The one informative line of torch's long weights-only error."""
+    for line in message.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].strip()[:200]
+    return message.strip().splitlines()[-1][:200] if message.strip() else "unreadable"
 
 
 def _check_keys(path: Path, name: str, module: torch.nn.Module, state: dict) -> None:

@@ -40,7 +40,7 @@ class History:
         for name, value in logs.items():
             column = table.setdefault(name, [math.nan] * (len(steps) - 1))
             column.append(value)
-        for name, column in table.items():   # a key missing this time gets NaN, so columns stay aligned
+        for column in table.values():   # a key missing this time gets NaN, so columns stay aligned
             if len(column) < len(steps):
                 column.append(math.nan)
 

@@ -69,7 +69,8 @@ def _run(name: str, checker: Callable[[Any], None], answer: Any) -> Result:
     except NotImplementedError:
         return Result(name, "unsolved", "your function still raises NotImplementedError")
     except AssertionError as err:
-        return Result(name, "failed", str(err) or "the answer does not match")
+        message = str(err).split("\nassert ")[0]   # drop pytest's assertion-rewriting detail, if any
+        return Result(name, "failed", message or "the answer does not match")
     except Exception as err:  # the learner's code crashed: say how, do not hide it
         return Result(name, "failed", f"your answer raised {type(err).__name__}: {err}")
     return Result(name, "passed", "")

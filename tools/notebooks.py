@@ -1,0 +1,82 @@
+"""Keep notebook pairs tidy: ``python tools/notebooks.py sync`` re-pairs every chapter and solution
+(.py percent twin <-> .ipynb), sets the python3 kernel and strips outputs from the .ipynb files.
+
+``python tools/notebooks.py check`` prints every pair that disagrees (exit 1 if any) - the same check
+``tests/test_pairing.py`` runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = ("chapters", "solutions")
+
+
+def notebook_paths() -> list[Path]:
+    """Every notebook of the course, by its .ipynb path (also those that exist only as .py so far)."""
+    paths = {p.with_suffix(".ipynb") for folder in FOLDERS for p in (ROOT / folder).glob("*.py")}
+    paths |= {p for folder in FOLDERS for p in (ROOT / folder).glob("*.ipynb")}
+    return sorted(paths)
+
+
+def cells(nb) -> list[tuple[str, str, tuple]]:
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+
+
+def pair_problems(ipynb: Path) -> list[str]:
+    """What is wrong with one pair, as sentences naming the file and the first differing cell."""
+    py = ipynb.with_suffix(".py")
+    rel = ipynb.relative_to(ROOT)
+    if not ipynb.exists() or not py.exists():
+        return [f"{rel}: the pair is incomplete ({'.ipynb' if ipynb.exists() else '.py'} only); run `make sync`"]
+    nb_i, nb_p = jupytext.read(ipynb), jupytext.read(py)
+    problems = []
+    a, b = cells(nb_i), cells(nb_p)
+    for i, (ca, cb) in enumerate(zip(a, b)):
+        if ca != cb:
+            first = (ca[1] or cb[1]).splitlines()[0][:60] if (ca[1] or cb[1]) else ""
+            problems.append(f"{rel}: cell {i} differs from {py.name} ({first!r}); run `make sync`")
+            break
+    if len(a) != len(b) and not problems:
+        problems.append(f"{rel}: {len(a)} cells but {py.name} has {len(b)}; run `make sync`")
+    raw = nbformat.read(ipynb, as_version=4)
+    if any(c.get("outputs") or c.get("execution_count") for c in raw.cells if c.cell_type == "code"):
+        problems.append(f"{rel}: committed with outputs or execution counts; run `make sync` to strip them")
+    if raw.metadata.get("kernelspec", {}).get("name") != "python3":
+        problems.append(f"{rel}: no python3 kernelspec (JupyterLab would ask for a kernel); run `make sync`")
+    return problems
+
+
+def sync() -> None:
+    for ipynb in notebook_paths():
+        py = ipynb.with_suffix(".py")
+        newest = max((p for p in (ipynb, py) if p.exists()), key=lambda p: p.stat().st_mtime)
+        nb = jupytext.read(newest)
+        nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        jupytext.write(nb, ipynb)
+        jupytext.write(nb, py, fmt="py:percent")
+        print(f"synced {ipynb.relative_to(ROOT)} (from {newest.suffix})")
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["sync"]:
+        sync()
+        return 0
+    if argv[1:] == ["check"]:
+        problems = [p for nb in notebook_paths() for p in pair_problems(nb)]
+        print("\n".join(problems) or "every pair agrees")
+        return 1 if problems else 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
