@@ -1,0 +1,330 @@
+"""Image data sets as tensors on one device: digits and shapes need no network, the rest download once.
+
+Every loader returns an :class:`ImageData` whose ``images`` are float32 in [0, 1], shaped ``(N, C, H, W)``.
+
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 images), split 80/20, stratified.
+- ``shapes``: a dSprites-style set drawn here: a white square, ellipse or heart on black, with a known
+  scale, rotation and position (the generative *factors*), for the disentanglement chapters.
+- ``mnist``, ``fashion-mnist``, ``cifar10``: torchvision's real data sets, downloaded once into
+  ``data_dir()/torchvision``. Without a network the loader says so in one :class:`DataFallbackWarning`
+  and loads ``digits`` in the requested shape instead (``strict=True`` makes that an error).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import socket
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+from urllib.parse import urlparse
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from aigc_course.config import data_dir
+
+IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10")
+SPLITS = ("train", "test")
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+SHAPE_CLASSES = ("square", "ellipse", "heart")
+SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y")
+
+_NATIVE = {"digits": (1, 8), "shapes": (1, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+_SHAPES_DEFAULT_N = {"train": 20_000, "test": 2_000}
+_SHAPES_SPLIT_OFFSET = {"train": 0, "test": 1_000_003}  # train and test are drawn from different seeds
+_DIGITS_SPLIT_SEED = 0       # the digits train/test split never changes, whatever `seed` says
+_PROBE_TIMEOUT_S = 5.0       # how long to wait for a server before deciding there is no network
+_DOWNLOAD_TIMEOUT_S = 60.0   # a download that stalls this long counts as failed
+
+
+class DataFallbackWarning(UserWarning):
+    """A data set could not be downloaded, so a stand-in that needs no network was loaded instead."""
+
+
+@dataclass
+class ImageData:
+    """A labelled image data set held as tensors: ``images`` (N, C, H, W) float32 in [0, 1]."""
+
+    images: Tensor                 # (N, C, H, W) float32, values in [0, 1]
+    labels: Tensor                 # (N,) int64, index into `classes`
+    classes: tuple[str, ...]       # class names, index = label
+    name: str                      # the data set actually loaded (after a fallback it differs from the request)
+    factors: Tensor | None = None  # shapes only: (N, 5) true generative factors, see `factor_names`
+    factor_names: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device | str) -> ImageData:
+        """The same data with every tensor moved to ``device``."""
+        factors = None if self.factors is None else self.factors.to(device)
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device), factors=factors)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of one image: (C, H, W)."""
+        c, h, w = self.images.shape[1:]
+        return (c, h, w)
+
+
+class _Raw(NamedTuple):
+    """A loaded split before conversion: compact integer pixels and what they mean."""
+
+    pixels: Tensor            # (N, C, H, W) uint8
+    max_value: float          # the pixel value that means white (16 for digits, 255 for photos, 1 for shapes)
+    labels: Tensor            # (N,) int64
+    classes: tuple[str, ...]
+    name: str
+    factors: Tensor | None = None
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _check_name(name: str) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
+    if key not in IMAGE_DATASETS:
+        close = difflib.get_close_matches(key, IMAGE_DATASETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown image data set {name!r}; valid: {', '.join(IMAGE_DATASETS)}.{hint}")
+    return key
+
+
+def _check_args(split: str, size: int | None, limit: int | None, seed: int) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if size is not None and (not isinstance(size, int) or size <= 0):
+        raise ValueError(f"size must be a positive int (the side of the square image) or None, got {size!r}")
+    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+        raise ValueError(f"limit must be a positive int (how many examples to keep) or None, got {limit!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+
+
+# ---------------------------------------------------------------------------------------------- digits
+
+
+@functools.cache
+def _digits_split(split: str) -> _Raw:
+    """scikit-learn's 8x8 digits (values 0..16), split 80/20 stratified by class under a fixed seed."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    index = torch.arange(len(bunch.target)).numpy()
+    train_idx, test_idx = train_test_split(index, test_size=0.2, stratify=bunch.target,
+                                           random_state=_DIGITS_SPLIT_SEED)
+    keep = train_idx if split == "train" else test_idx
+    pixels = torch.from_numpy(bunch.images[keep]).round().to(torch.uint8).unsqueeze(1)  # (N, 1, 8, 8)
+    labels = torch.from_numpy(bunch.target[keep]).long()
+    return _Raw(pixels, 16.0, labels, DIGIT_CLASSES, "digits")
+
+
+# ---------------------------------------------------------------------------------------------- shapes
+
+
+def _inside_square(u: Tensor, v: Tensor) -> Tensor:
+    return torch.maximum(u.abs(), v.abs()) <= 1.0
+
+
+def _inside_ellipse(u: Tensor, v: Tensor) -> Tensor:
+    return u.pow(2) + (v / 0.6).pow(2) <= 1.0                       # semi-axes 1 and 0.6
+
+
+def _inside_heart(u: Tensor, v: Tensor) -> Tensor:
+    hx, hy = u, 0.1 - v                                             # upright (v points down), centred
+    return (hx.pow(2) + hy.pow(2) - 1).pow(3) - hx.pow(2) * hy.pow(3) <= 0
+
+
+_INSIDE = (_inside_square, _inside_ellipse, _inside_heart)  # index = shape id, same order as SHAPE_CLASSES
+
+
+def render_shapes(factors: Tensor, size: int = 32) -> Tensor:
+    """Draw one white shape per row of ``factors`` (shape, scale, rotation, x, y) on black: (N, 1, size, size).
+
+    A pixel is lit when its centre, taken into the shape's own frame, falls inside the unit shape:
+    ``p = R(-rotation) (pixel - centre) / (0.4 * scale)``, with centre = ``((x, y) - 0.5) * 0.8`` in image
+    coordinates spanning [-1, 1] (y points down). Shapes: 0 square, 1 ellipse, 2 heart
+    ``(X^2 + Y^2 - 1)^3 - X^2 Y^3 <= 0``. Returns float32 in {0, 1}.
+    """
+    if factors.ndim != 2 or factors.shape[1] != len(SHAPE_FACTORS):
+        raise ValueError(f"factors must be (N, 5) for {SHAPE_FACTORS}, got {tuple(factors.shape)}")
+    f = factors.float()
+    coords = (torch.arange(size, dtype=torch.float32, device=f.device) + 0.5) / size * 2 - 1  # pixel centres
+    gy, gx = coords.view(1, -1, 1), coords.view(1, 1, -1)                                 # (1, H, 1), (1, 1, W)
+    cx, cy = ((f[:, 3] - 0.5) * 0.8).view(-1, 1, 1), ((f[:, 4] - 0.5) * 0.8).view(-1, 1, 1)
+    cos, sin = f[:, 2].cos().view(-1, 1, 1), f[:, 2].sin().view(-1, 1, 1)
+    half = (0.4 * f[:, 1]).view(-1, 1, 1)
+    dx, dy = gx - cx, gy - cy                                     # (N, H, W) offsets from the centre
+    u, v = (cos * dx + sin * dy) / half, (-sin * dx + cos * dy) / half   # rotate by -rotation, unit scale
+    shape_id = f[:, 0].round().long()
+    inside = torch.zeros(u.shape, dtype=torch.bool, device=f.device)     # (N, H, W)
+    for sid, test in enumerate(_INSIDE):
+        rows = shape_id == sid
+        inside[rows] = test(u[rows], v[rows])
+    return inside.float().unsqueeze(1)  # (N, 1, H, W)
+
+
+def sample_shape_factors(n: int, generator: torch.Generator | None = None) -> Tensor:
+    """Draw ``n`` factor rows: shape id in {0,1,2}, scale in [0.5, 1], rotation in [0, 2pi), x, y in [0, 1]."""
+    u = torch.rand(n, 4, generator=generator)
+    shape = torch.randint(len(SHAPE_CLASSES), (n,), generator=generator).float()
+    scale = 0.5 + 0.5 * u[:, 0]
+    rotation = 2 * math.pi * u[:, 1]
+    return torch.stack([shape, scale, rotation, u[:, 2], u[:, 3]], dim=1)  # (n, 5)
+
+
+@functools.lru_cache(maxsize=4)
+def _shapes_split(split: str, size: int, n: int, seed: int) -> _Raw:
+    """Generate the shapes split deterministically from ``seed`` (train and test use different streams)."""
+    gen = torch.Generator().manual_seed(seed + _SHAPES_SPLIT_OFFSET[split])
+    factors = sample_shape_factors(n, gen)
+    chunks = [render_shapes(part, size).to(torch.uint8) for part in factors.split(4096)]
+    pixels = torch.cat(chunks) if chunks else torch.zeros(0, 1, size, size, dtype=torch.uint8)
+    return _Raw(pixels, 1.0, factors[:, 0].long(), SHAPE_CLASSES, "shapes", factors)
+
+
+# ---------------------------------------------------------------------------------------------- downloads
+
+
+class _DownloadError(Exception):
+    """A download failed; the message says why in one line."""
+
+
+def _probe(urls: list[str], timeout: float = _PROBE_TIMEOUT_S) -> None:
+    """Fail fast (OSError) when none of the servers behind ``urls`` accepts a connection."""
+    if urllib.request.getproxies():
+        return  # behind a proxy a direct connection says nothing; let the download itself decide
+    errors = []
+    for url in urls:
+        parsed = urlparse(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+            return
+        except OSError as err:
+            errors.append(f"{parsed.hostname}: {err}")
+    raise OSError("no network: " + "; ".join(errors))
+
+
+@contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Let no socket wait longer than ``seconds`` (torchvision's downloads set no timeout of their own)."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _open_torchvision(key: str, train: bool, root: str):
+    """The torchvision data set, read from ``root`` or else downloaded there; _DownloadError if impossible."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, _TORCHVISION[key])
+    try:
+        return cls(root, train=train, download=False)
+    except RuntimeError:
+        pass  # not downloaded yet (or incomplete): fetch it below
+    urls = [cls.url] if hasattr(cls, "url") else list(cls.mirrors)
+    try:
+        _probe(urls)
+        with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
+            return cls(root, train=train, download=True)
+    except Exception as err:  # any failure to fetch means: no usable download
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        raise _DownloadError(reason[:300]) from err
+
+
+@functools.lru_cache(maxsize=4)
+def _torchvision_split(key: str, split: str, root: str) -> _Raw:
+    """Load a torchvision data set as uint8 pixels (N, C, H, W) and int64 labels."""
+    ds = _open_torchvision(key, split == "train", root)
+    pixels = torch.as_tensor(ds.data)
+    pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)  # -> (N, C, H, W)
+    classes = DIGIT_CLASSES if key == "mnist" else tuple(ds.classes)
+    return _Raw(pixels.contiguous(), 255.0, torch.as_tensor(ds.targets).long(), classes, key)
+
+
+def _torchvision_or_digits(key: str, split: str, strict: bool, size: int | None) -> _Raw:
+    """The real data set when it can be had; otherwise one warning (or an error if strict) and digits."""
+    root = data_dir() / "torchvision"
+    try:
+        return _torchvision_split(key, split, str(root))
+    except _DownloadError as err:
+        reason = str(err)
+    channels, native = _NATIVE[key]
+    side = size or native
+    if strict:
+        raise RuntimeError(f"could not download {key!r} into {root} ({reason}). Connect to the internet once "
+                           f"(the files are cached there afterwards), or use load_images('digits'), "
+                           f"which needs no network.")
+    grey = " and repeated over 3 channels" if channels == 3 else ""
+    warnings.warn(DataFallbackWarning(
+        f"could not download {key!r} ({reason}); using 'digits' instead: scikit-learn's 8x8 handwritten "
+        f"digits, upscaled to {side}x{side}{grey}. These are not {key} images, so results will differ "
+        f"from the chapter's. Connect to the internet once (files are cached in {root}), or pass "
+        f"strict=True to make this an error."), stacklevel=3)
+    return _digits_split(split)
+
+
+# ---------------------------------------------------------------------------------------------- public
+
+
+def _to_float(raw: _Raw, order: Tensor, channels: int, size: int | None) -> Tensor:
+    """Pick ``order`` from the raw pixels, scale to [0, 1], resize and fix the channel count."""
+    images = raw.pixels[order].float() / raw.max_value                  # (N, C, H, W) in [0, 1]
+    if size is not None and images.shape[-1] != size:
+        down = size < images.shape[-1]
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                               antialias=down).clamp_(0.0, 1.0)
+    if images.shape[1] != channels:
+        images = images.mean(dim=1, keepdim=True) if channels == 1 else images.expand(-1, channels, -1, -1)
+    return images.contiguous()
+
+
+def load_images(name: str, split: str = "train", *, size: int | None = None, limit: int | None = None,
+                device: torch.device | str | None = None, strict: bool = False, seed: int = 0) -> ImageData:
+    """Load an image data set as tensors: ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` (N,) int64.
+
+    name:   one of ``IMAGE_DATASETS``. mnist / fashion-mnist / cifar10 download once into
+            ``data_dir()/torchvision``; without a network they fall back to ``digits`` resized to the
+            requested data set's shape (28x28 grey, or 32x32 repeated over 3 channels for cifar10) with one
+            :class:`DataFallbackWarning`; ``strict=True`` raises a RuntimeError instead.
+    split:  "train" or "test" (digits: a fixed stratified 80/20 split of 1797 images).
+    size:   resize to size x size (bilinear); default: the data set's own size (shapes: drawn at 32).
+    limit:  keep the first ``limit`` examples after a fixed shuffle (shapes: draw exactly ``limit``;
+            default 20000 train / 2000 test).
+    seed:   the shuffle order, and for shapes the random factors; the same seed gives the same data.
+    device: where the tensors live (default: CPU).
+
+    Loads are cached in memory per process; every call returns fresh tensors.
+    """
+    key = _check_name(name)
+    _check_args(split, size, limit, seed)
+    channels, native = _NATIVE[key]
+    if key == "shapes":
+        raw = _shapes_split(split, size or native, limit or _SHAPES_DEFAULT_N[split], seed)
+    elif key == "digits":
+        raw = _digits_split(split)
+    else:
+        raw = _torchvision_or_digits(key, split, strict, size)
+        size = size or native  # a fallback must come out in the shape that was asked for
+    n = raw.pixels.shape[0]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if key != "shapes" else torch.arange(n)
+    order = order[:limit] if limit is not None else order
+    images = _to_float(raw, order, channels, size)
+    factors = None if raw.factors is None else raw.factors[order].clone()
+    data = ImageData(images, raw.labels[order].clone(), raw.classes, raw.name, factors,
+                     SHAPE_FACTORS if factors is not None else None)
+    return data.to(device) if device is not None else data

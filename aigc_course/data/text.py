@@ -1,0 +1,212 @@
+"""Text for language models: corpora, a character tokenizer, and random (input, target) batches.
+
+- ``python-docs``: the English documentation shipped inside Python itself (``pydoc_data.topics``), about
+  465,000 characters on Python 3.11 (a little more or less on other versions). Needs no network.
+- ``tiny-shakespeare``: Andrej Karpathy's 1.1 MB of Shakespeare, downloaded once into
+  ``data_dir()/tiny_shakespeare.txt``. Without a network: one :class:`DataFallbackWarning` and python-docs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+import urllib.request
+import warnings
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from aigc_course.config import data_dir
+from aigc_course.data.images import DataFallbackWarning
+
+CORPORA = ("python-docs", "tiny-shakespeare")
+TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+UNKNOWN_TOKEN = "\ufffd"   # the replacement character: stands for any character outside the vocabulary
+_UNKNOWN_MODES = ("error", "replace")
+_FETCH_TIMEOUT_S = 10.0
+
+
+# ---------------------------------------------------------------------------------------------- corpora
+
+
+def _python_docs() -> str:
+    """Python's own documentation topics, sorted by topic name and joined with blank lines."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[key].strip() for key in sorted(topics)) + "\n"
+
+
+def _fetch_url(url: str, timeout: float = _FETCH_TIMEOUT_S) -> str:
+    """The body of ``url`` as UTF-8 text (raises OSError / ValueError when that is impossible)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode("utf-8")
+    if not text.strip():
+        raise ValueError(f"{url} returned an empty body")
+    return text
+
+
+def _write_atomic(path: os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _tiny_shakespeare(strict: bool) -> str:
+    """The cached Tiny Shakespeare, downloading it first if needed; python-docs (with a warning) if not."""
+    path = data_dir() / "tiny_shakespeare.txt"
+    if path.exists():
+        return path.read_text(encoding="utf-8")
+    try:
+        text = _fetch_url(TINY_SHAKESPEARE_URL)
+    except Exception as err:  # no network, a timeout, a proxy error page...: no usable download
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        if strict:
+            raise RuntimeError(f"could not download 'tiny-shakespeare' from {TINY_SHAKESPEARE_URL} ({reason}). "
+                               f"Connect to the internet once (it is cached in {path}), or use "
+                               f"load_corpus('python-docs'), which needs no network.") from err
+        warnings.warn(DataFallbackWarning(
+            f"could not download 'tiny-shakespeare' ({reason}); using 'python-docs' instead: the English "
+            f"documentation shipped with Python. Connect to the internet once (it is cached in {path}), or "
+            f"pass strict=True to make this an error."), stacklevel=3)
+        return _python_docs()
+    _write_atomic(path, text)
+    return text
+
+
+def load_corpus(name: str = "python-docs", *, strict: bool = False, max_chars: int | None = None) -> str:
+    """Load a text corpus as one string: ``python-docs`` (offline, ~465k chars) or ``tiny-shakespeare``.
+
+    tiny-shakespeare downloads once into ``data_dir()``; when it cannot, a DataFallbackWarning says so and
+    python-docs is returned instead (``strict=True`` raises a RuntimeError). ``max_chars`` keeps the first
+    ``max_chars`` characters.
+    """
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in CORPORA:
+        close = difflib.get_close_matches(key, CORPORA, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown corpus {name!r}; valid: {', '.join(CORPORA)}.{hint}")
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int)
+                                  or max_chars <= 0):
+        raise ValueError(f"max_chars must be a positive int or None, got {max_chars!r}")
+    text = _python_docs() if key == "python-docs" else _tiny_shakespeare(strict)
+    return text[:max_chars] if max_chars is not None else text
+
+
+# ---------------------------------------------------------------------------------------------- tokenizer
+
+
+class CharTokenizer:
+    """Map each character to an integer id and back; the vocabulary is the sorted set of characters.
+
+    unknown: "error" raises a ValueError on a character outside the vocabulary; "replace" maps it to
+    ``UNKNOWN_TOKEN`` ("\\ufffd"), which is then part of the vocabulary.
+    """
+
+    def __init__(self, chars: Iterable[str], unknown: str = "error"):
+        if unknown not in _UNKNOWN_MODES:
+            raise ValueError(f"unknown must be one of {', '.join(_UNKNOWN_MODES)}, got {unknown!r}")
+        chars = set(chars)
+        bad = sorted(repr(c) for c in chars if not isinstance(c, str) or len(c) != 1)
+        if bad:
+            raise ValueError(f"chars must be single characters, got {', '.join(bad[:5])}")
+        if unknown == "replace":
+            chars.add(UNKNOWN_TOKEN)
+        if not chars:
+            raise ValueError("chars is empty; a tokenizer needs at least one character")
+        self.unknown = unknown
+        self.chars: list[str] = sorted(chars)
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.chars)}
+        self.itos: dict[int, str] = dict(enumerate(self.chars))
+
+    @classmethod
+    def from_text(cls, text: str, unknown: str = "error") -> CharTokenizer:
+        """A tokenizer whose vocabulary is every character that occurs in ``text``."""
+        return cls(set(text), unknown=unknown)
+
+    @property
+    def vocab_size(self) -> int:
+        """How many distinct ids there are."""
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        """The id of each character of ``text``."""
+        stoi = self.stoi
+        if self.unknown == "replace":
+            unk = stoi[UNKNOWN_TOKEN]
+            return [stoi.get(c, unk) for c in text]
+        try:
+            return [stoi[c] for c in text]
+        except KeyError:
+            missing = list(dict.fromkeys(c for c in text if c not in stoi))
+            first = next(i for i, c in enumerate(text) if c not in stoi)
+            raise ValueError(f"text has {len(missing)} character(s) outside the vocabulary, e.g. "
+                             f"{''.join(missing[:10])!r} (first at position {first}); build the tokenizer "
+                             f"from this text (CharTokenizer.from_text) or pass unknown='replace'") from None
+
+    def decode(self, ids: Sequence[int] | Tensor) -> str:
+        """The text for a list or 1-D tensor of ids."""
+        if isinstance(ids, Tensor):
+            if ids.ndim != 1 or ids.is_floating_point():
+                raise ValueError(f"ids must be a 1-D integer tensor, got shape {tuple(ids.shape)} {ids.dtype}")
+            ids = ids.tolist()
+        try:
+            return "".join(self.itos[int(i)] for i in ids)
+        except KeyError as err:
+            raise ValueError(f"id {err.args[0]} is outside the vocabulary; valid: 0..{self.vocab_size - 1}") \
+                from None
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size}, unknown={self.unknown!r})"
+
+
+# ---------------------------------------------------------------------------------------------- batches
+
+
+def _check_ids(data: Tensor) -> Tensor:
+    if not isinstance(data, Tensor) or data.ndim != 1 or data.is_floating_point():
+        shape = tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__
+        raise ValueError(f"data must be a 1-D integer tensor of token ids, got {shape}")
+    return data
+
+
+def train_val_split(data: Tensor, val_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
+    """Split a 1-D token tensor into (train, val): contiguous, the last ``val_fraction`` is validation."""
+    data = _check_ids(data)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) \
+            or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    n_val = round(len(data) * val_fraction)
+    if not 1 <= n_val < len(data):
+        raise ValueError(f"val_fraction={val_fraction} of {len(data)} tokens leaves {n_val} for validation; "
+                         f"both parts need at least one token")
+    return data[: len(data) - n_val], data[len(data) - n_val:]
+
+
+def get_batch(data: Tensor, block_size: int, batch_size: int, generator: torch.Generator | None = None,
+              device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    """Sample ``batch_size`` random windows: x (B, T) int64 and y (B, T), where y[:, t] = x[:, t + 1].
+
+    T = ``block_size``; each window starts uniformly in [0, len(data) - T - 1], so y never runs off the end.
+    The windows come from ``generator`` (a CPU torch.Generator) when given.
+    """
+    data = _check_ids(data)
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size < len(data):
+        raise ValueError(f"block_size must be an int in 1..{len(data) - 1} (less than the {len(data)} tokens "
+                         f"of data), got {block_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    start = torch.randint(len(data) - block_size, (batch_size,), generator=generator)   # (B,)
+    index = start[:, None] + torch.arange(block_size + 1)                                # (B, T + 1)
+    window = data[index.to(data.device)].long()                                          # (B, T + 1)
+    x, y = window[:, :-1].contiguous(), window[:, 1:].contiguous()                       # (B, T), (B, T)
+    if device is not None:
+        x, y = x.to(device), y.to(device)
+    return x, y
