@@ -31,7 +31,8 @@ $(STAMP): pyproject.toml
 lab: install
 	@echo "Serving the course on http://$(IP):$(PORT)/lab (Ctrl-C to stop)"
 	$(VENV)/bin/jupyter lab --ip=$(IP) --port=$(PORT) --notebook-dir=. \
-		$(if $(DISPLAY),,--no-browser) $(LAB_ARGS) chapters/00_setup_and_tour.ipynb
+		$(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) \
+		chapters/00_setup_and_tour.ipynb
 
 test: install
 	@bash tools/run_tests.sh
