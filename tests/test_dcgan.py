@@ -16,6 +16,16 @@ from aigc_course.models.dcgan import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and a busy 2-core machine makes two threads much slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 @pytest.mark.parametrize("size", VALID_SIZES[:4])
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_shapes_for_every_size(size, num_classes):
@@ -95,3 +105,89 @@ def test_range_conversions_are_inverse():
     pixels = torch.rand(3, 1, 4, 4)
     assert torch.allclose(to_pixels(to_model_range(pixels)), pixels)
     assert to_model_range(torch.tensor([0.0, 1.0])).tolist() == [-1.0, 1.0]
+
+
+# --- training step, snapshots, fully connected wrappers -------------------------------------------------
+
+def _bce_d(real_logits, fake_logits):
+    ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+    return (nn.functional.binary_cross_entropy_with_logits(real_logits, ones)
+            + nn.functional.binary_cross_entropy_with_logits(fake_logits, zeros))
+
+
+def _bce_g(fake_logits):
+    return nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def _bars(n=128, size=16):
+    """Two classes of images: a bright horizontal bar (0) or vertical bar (1)."""
+    labels = torch.arange(n) % 2
+    images = torch.zeros(n, 1, size, size)
+    images[labels == 0, 0, size // 2 - 2:size // 2 + 2, :] = 1
+    images[labels == 1, 0, :, size // 2 - 2:size // 2 + 2] = 1
+    return images, labels
+
+
+def _run(seed, steps, num_classes=2):
+    from aigc_course.models.dcgan import dcgan_optimizers, image_gan_step
+
+    torch.manual_seed(seed)
+    g, d = build_dcgan(DCGANConfig.tiny(num_classes=num_classes))
+    opt_g, opt_d = dcgan_optimizers(g, d)
+    images, labels = _bars()
+    step = image_gan_step(g, d, opt_g, opt_d, images, labels if num_classes else None,
+                          d_loss=_bce_d, g_loss=_bce_g, batch_size=32, generator_seed=seed)
+    return [step(i) for i in range(1, steps + 1)], g
+
+
+def test_short_run_d_learns_to_tell_real_from_fake():
+    logs, _ = _run(0, 25)
+    assert abs(logs[0]["loss_d"] - 2 * torch.log(torch.tensor(2.0)).item()) < 0.5   # starts near 2 log 2
+    early = sum(entry["D(x)"] - entry["D(G(z))"] for entry in logs[:3]) / 3
+    late = sum(entry["D(x)"] - entry["D(G(z))"] for entry in logs[-5:]) / 5
+    assert late > early and late > 0                  # D separates real from fake as it trains
+    assert all(torch.isfinite(torch.tensor(list(entry.values()))).all() for entry in logs)
+
+
+def test_step_is_deterministic_under_a_seed():
+    a, ga = _run(3, 4)
+    b, gb = _run(3, 4)
+    assert a == b
+    assert all(torch.equal(p, q) for p, q in zip(ga.parameters(), gb.parameters()))
+    c, _ = _run(4, 4)
+    assert a != c
+
+
+def test_unconditional_step_runs():
+    logs, _ = _run(0, 2, num_classes=0)
+    assert set(logs[0]) == {"loss_d", "loss_g", "D(x)", "D(G(z))"}
+
+
+def test_fixed_noise_snapshots_keep_the_same_noise():
+    from aigc_course.models.dcgan import FixedNoiseSnapshots
+
+    g = DCGenerator(DCGANConfig.tiny(num_classes=2))
+    snaps = FixedNoiseSnapshots(g, every=2, n=4, labels=torch.tensor([0, 1, 0, 1]))
+    for step in range(1, 6):
+        snaps.on_step(step, {}, None)
+    assert snaps.steps == [1, 2, 4]
+    assert snaps.grid().shape == (12, 1, 16, 16)
+    assert torch.equal(snaps.images[0], snaps.images[1])       # the generator did not change: same images
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        FixedNoiseSnapshots(g, every=0)
+
+
+def test_flat_wrappers_shapes_and_labels():
+    from aigc_course.models.dcgan import FlatDiscriminator, FlatGANConfig, FlatGenerator
+
+    cfg = FlatGANConfig.tiny(num_classes=3, image_size=7)      # any size works for a fully connected net
+    g = FlatGenerator(cfg, nn.Linear(8 + 3, 49))
+    d = FlatDiscriminator(cfg, nn.Linear(49 + 3, 1))
+    y = torch.tensor([0, 2])
+    x = g(torch.randn(2, 8), y)
+    assert x.shape == (2, 1, 7, 7) and x.abs().max() <= 1
+    assert d(x, y).shape == (2,)
+    with pytest.raises(ValueError, match="pass labels in 0..2"):
+        d(x)
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
+        FlatGANConfig(hidden=0)

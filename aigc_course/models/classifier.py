@@ -162,7 +162,7 @@ def pretrained_digit_classifier(dataset: str = "digits", size: int = 16, device:
             if verbose:
                 print(f"cached classifier at {path} is unusable ({err}); training a new one")
     test_set = load_images(dataset, size=size, split="test")
-    steps = steps if steps is not None else budget(full=1500, fast=150)
+    steps = steps if steps is not None else budget(full=800, fast=120)
     model = train_classifier(train_set.images, train_set.labels, steps=steps, device=device)
     model.test_accuracy = class_accuracy(model, test_set.images, test_set.labels)
     save_checkpoint(path, {"classifier": model}, steps, config=model.cfg,

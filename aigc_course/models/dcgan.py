@@ -155,6 +155,60 @@ class DCDiscriminator(nn.Module):
         return self.net(x).flatten()                            # (B, 1, 1, 1) -> (B,)
 
 
+@dataclass
+class FlatGANConfig:
+    """The fully connected image GAN: same interface as the DC models, any image size."""
+
+    image_size: int = 16        # height = width (any size: a fully connected net has no size constraint)
+    channels: int = 1
+    latent_dim: int = 64
+    hidden: int = 256           # width of the hidden layers of the MLPs inside
+    num_classes: int = 0        # 0: unconditional; K > 0: one-hot labels are concatenated to the inputs
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "channels", "latent_dim", "hidden"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+
+    @property
+    def pixels(self) -> int:
+        return self.channels * self.image_size ** 2
+
+    @classmethod
+    def tiny(cls, **overrides) -> FlatGANConfig:
+        return cls(**{"image_size": 8, "latent_dim": 8, "hidden": 16, **overrides})
+
+
+class FlatGenerator(nn.Module):
+    """Wrap an MLP (B, Z + K) -> (B, C·S·S) as an image generator: z [+ label] -> (B, C, S, S) in [-1, 1]."""
+
+    def __init__(self, cfg: FlatGANConfig, mlp: nn.Module):
+        super().__init__()
+        self.cfg, self.mlp = cfg, mlp
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        _check_labels(labels, self.cfg.num_classes, z.shape[0])
+        if labels is not None:
+            z = torch.cat([z, F.one_hot(labels, self.cfg.num_classes).to(z.dtype)], dim=1)   # (B, Z + K)
+        s = self.cfg.image_size
+        return torch.tanh(self.mlp(z)).view(-1, self.cfg.channels, s, s)                    # (B, C·S·S) -> (B, C, S, S)
+
+
+class FlatDiscriminator(nn.Module):
+    """Wrap an MLP (B, C·S·S + K) -> (B, 1) as an image discriminator: image [+ label] -> logit (B,)."""
+
+    def __init__(self, cfg: FlatGANConfig, mlp: nn.Module):
+        super().__init__()
+        self.cfg, self.mlp = cfg, mlp
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        _check_labels(labels, self.cfg.num_classes, x.shape[0])
+        x = x.flatten(1)                                                                    # (B, C·S·S)
+        if labels is not None:
+            x = torch.cat([x, F.one_hot(labels, self.cfg.num_classes).to(x.dtype)], dim=1)   # (B, C·S·S + K)
+        return self.mlp(x).flatten()                                                        # (B, 1) -> (B,)
+
+
 def build_dcgan(cfg: DCGANConfig) -> tuple[DCGenerator, DCDiscriminator]:
     """A generator and a discriminator for ``cfg``, DCGAN-initialised."""
     return DCGenerator(cfg), DCDiscriminator(cfg)
@@ -183,3 +237,72 @@ def sample_images(generator: nn.Module, n: int, labels: Tensor | None = None, z:
     out = generator(z.to(device), None if labels is None else labels.to(device))
     generator.train(was_training)
     return to_pixels(out).cpu()
+
+
+def image_gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
+                   opt_d: torch.optim.Optimizer, images: Tensor, labels: Tensor | None = None, *,
+                   d_loss, g_loss, batch_size: int = 64, generator_seed: int = 0):
+    """A ``step_fn`` for :func:`aigc_course.train.train` that does one D update, then one G update.
+
+    ``images`` (N, C, S, S) are pixels in [0, 1] (moved to [-1, 1] here). With ``labels`` (N,) the GAN is
+    conditional: real images are shown to D with their own labels; fakes are drawn for random labels and
+    shown to D with the labels they were asked to be. ``d_loss(real_logits, fake_logits)`` and
+    ``g_loss(fake_logits)`` are the losses (see :mod:`aigc_course.models.gan`). Logs ``loss_d``,
+    ``loss_g`` and D's mean probabilities ``D(x)`` on real and ``D(G(z))`` on fake images.
+
+    Both networks are called as ``generator(z, labels)`` and ``discriminator(x, labels)``, labels None when
+    unconditional (the DC models here and :class:`FlatImageGAN`'s wrappers all accept that).
+    """
+    cfg = generator.cfg
+    device = next(generator.parameters()).device
+    data = to_model_range(images).to(device)                   # (N, C, S, S) in [-1, 1]
+    targets = None if labels is None else labels.to(device)
+    g = torch.Generator().manual_seed(generator_seed)
+
+    def step_fn(step: int) -> dict[str, float]:
+        idx = torch.randint(0, len(data), (batch_size,), generator=g).to(device)
+        real, real_y = data[idx], None if targets is None else targets[idx]                 # (B, C, S, S)
+        z = torch.randn(batch_size, cfg.latent_dim, generator=g).to(device)                 # (B, Z)
+        fake_y = None if targets is None else torch.randint(0, cfg.num_classes, (batch_size,), generator=g)
+        fake_y = None if fake_y is None else fake_y.to(device)
+        fake = generator(z, fake_y)                                                          # (B, C, S, S)
+        # D: push D(x) up on real images and D(G(z)) down on fakes; detach: G is not updated here
+        real_logits, fake_logits = discriminator(real, real_y), discriminator(fake.detach(), fake_y)
+        loss_d = d_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        # G: make the (just updated) D call the fakes real
+        loss_g = g_loss(discriminator(fake, fake_y))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "D(x)": torch.sigmoid(real_logits).mean().item(),
+                "D(G(z))": torch.sigmoid(fake_logits).mean().item()}
+
+    return step_fn
+
+
+class FixedNoiseSnapshots:
+    """A training callback: every ``every`` steps, render the same noise (and labels) and keep the images,
+    so the grid of snapshots shows one set of samples improving over training."""
+
+    def __init__(self, generator: nn.Module, every: int, n: int = 10, labels: Tensor | None = None, seed: int = 0):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.generator, self.every, self.labels = generator, every, labels
+        self.z = torch.randn(n, generator.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))  # (n, Z)
+        self.steps: list[int] = []
+        self.images: list[Tensor] = []          # each (n, C, S, S) in [0, 1]
+
+    def snapshot(self, step: int) -> None:
+        self.steps.append(step)
+        self.images.append(sample_images(self.generator, len(self.z), labels=self.labels, z=self.z))
+
+    def on_step(self, step: int, logs: dict, history) -> None:
+        if step == 1 or step % self.every == 0:
+            self.snapshot(step)
+
+    def grid(self) -> Tensor:
+        """All snapshots as one batch (rows = snapshots in time order) -> (len(steps) * n, C, S, S)."""
+        return torch.cat(self.images)
