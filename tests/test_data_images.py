@@ -7,6 +7,7 @@ import urllib.request
 import warnings
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,6 +90,7 @@ def test_to_moves_every_tensor_and_keeps_the_rest():
     moved = data.to(torch.device("cpu"))
     assert moved.factors is not None and moved.name == "shapes" and moved.classes == data.classes
     assert load_images("digits", limit=4, device="cpu").images.device.type == "cpu"
+    assert len(load_images("digits", limit=np.int64(4))) == 4  # numpy ints work as well as ints
 
 
 # ---------------------------------------------------------------------------------------------- shapes

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import distributions as D
@@ -133,6 +134,11 @@ def test_mode_coverage_of_true_samples_is_complete():
 def test_bad_parameters_say_what_is_valid(name, params, word):
     with pytest.raises(ValueError, match=word):
         toy_distribution(name, **params)
+
+
+def test_numpy_numbers_are_accepted():
+    dist = toy_distribution("ring", n_modes=np.int64(4), radius=np.float32(1.5), std=np.float64(0.1))
+    assert dist.modes.shape == (4, 2) and dist.sample(np.int64(3)).shape == (3, 2)
 
 
 def test_unknown_name_and_bad_inputs():

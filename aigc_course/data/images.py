@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from numbers import Integral
 from typing import NamedTuple
 from urllib.parse import urlparse
 
@@ -102,11 +103,11 @@ def _check_name(name: str) -> str:
 def _check_args(split: str, size: int | None, limit: int | None, seed: int) -> None:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if size is not None and (not isinstance(size, int) or size <= 0):
+    if size is not None and (not isinstance(size, Integral) or size <= 0):
         raise ValueError(f"size must be a positive int (the side of the square image) or None, got {size!r}")
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+    if limit is not None and (not isinstance(limit, Integral) or limit <= 0):
         raise ValueError(f"limit must be a positive int (how many examples to keep) or None, got {limit!r}")
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
 
 
@@ -312,6 +313,8 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     """
     key = _check_name(name)
     _check_args(split, size, limit, seed)
+    size = None if size is None else int(size)      # numpy ints welcome; cache keys stay plain ints
+    limit, seed = (None if limit is None else int(limit)), int(seed)
     channels, native = _NATIVE[key]
     if key == "shapes":
         raw = _shapes_split(split, size or native, limit or _SHAPES_DEFAULT_N[split], seed)

@@ -14,6 +14,7 @@ import tempfile
 import urllib.request
 import warnings
 from collections.abc import Iterable, Sequence
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -93,11 +94,11 @@ def load_corpus(name: str = "python-docs", *, strict: bool = False, max_chars: i
         close = difflib.get_close_matches(key, CORPORA, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown corpus {name!r}; valid: {', '.join(CORPORA)}.{hint}")
-    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int)
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, Integral)
                                   or max_chars <= 0):
         raise ValueError(f"max_chars must be a positive int or None, got {max_chars!r}")
     text = _python_docs() if key == "python-docs" else _tiny_shakespeare(strict)
-    return text[:max_chars] if max_chars is not None else text
+    return text[: int(max_chars)] if max_chars is not None else text
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -180,7 +181,7 @@ def _check_ids(data: Tensor) -> Tensor:
 def train_val_split(data: Tensor, val_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
     """Split a 1-D token tensor into (train, val): contiguous, the last ``val_fraction`` is validation."""
     data = _check_ids(data)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) \
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) \
             or not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
     n_val = round(len(data) * val_fraction)
@@ -198,11 +199,12 @@ def get_batch(data: Tensor, block_size: int, batch_size: int, generator: torch.G
     The windows come from ``generator`` (a CPU torch.Generator) when given.
     """
     data = _check_ids(data)
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size < len(data):
+    if isinstance(block_size, bool) or not isinstance(block_size, Integral) or not 1 <= block_size < len(data):
         raise ValueError(f"block_size must be an int in 1..{len(data) - 1} (less than the {len(data)} tokens "
                          f"of data), got {block_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    block_size, batch_size = int(block_size), int(batch_size)
     start = torch.randint(len(data) - block_size, (batch_size,), generator=generator)   # (B,)
     index = start[:, None] + torch.arange(block_size + 1)                                # (B, T + 1)
     window = data[index.to(data.device)].long()                                          # (B, T + 1)

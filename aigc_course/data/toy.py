@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -17,19 +18,19 @@ TOY_DISTRIBUTIONS = ("ring", "grid", "moons", "spiral", "swissroll")
 
 
 def _check_positive(name: str, value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0 or math.isinf(value):
         raise ValueError(f"{name} must be a positive number ({what}), got {value!r}")
     return float(value)
 
 
 def _check_count(name: str, value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be an int >= 1 ({what}), got {value!r}")
-    return value
+    return int(value)
 
 
 def _check_noise(noise: float) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0 or math.isinf(noise):
+    if isinstance(noise, bool) or not isinstance(noise, Real) or not noise >= 0 or math.isinf(noise):
         raise ValueError(f"noise must be a number >= 0 (std of the Gaussian noise added), got {noise!r}")
     return float(noise)
 
@@ -63,9 +64,9 @@ class ToyDistribution:
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
         raise ValueError(f"n must be an int >= 0 (how many points to draw), got {n!r}")
-    return n
+    return int(n)
 
 
 class GaussianMixture2D(ToyDistribution):
@@ -83,7 +84,8 @@ class GaussianMixture2D(ToyDistribution):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Pick a mode uniformly for each point, then add N(0, std^2 I): (n, 2) float32."""
-        k = torch.randint(len(self.modes), (_check_n(n),), generator=generator)
+        n = _check_n(n)
+        k = torch.randint(len(self.modes), (n,), generator=generator)
         noise = torch.randn(n, 2, generator=generator)
         return self.modes[k] + self.std * noise  # (n, 2)
 
@@ -129,7 +131,8 @@ class Moons(ToyDistribution):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Half the points on each moon, angle uniform on [0, pi]: (n, 2) float32."""
-        t = math.pi * torch.rand(_check_n(n), generator=generator)
+        n = _check_n(n)
+        t = math.pi * torch.rand(n, generator=generator)
         lower = torch.rand(n, generator=generator) < 0.5                     # which moon
         upper_pts = torch.stack([t.cos(), t.sin()], dim=1)                    # (n, 2)
         lower_pts = torch.stack([1 - t.cos(), 0.5 - t.sin()], dim=1)          # (n, 2)
@@ -149,7 +152,8 @@ class Spiral(ToyDistribution):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """r = radius * t, angle = 2 pi turns t + 2 pi arm / n_arms, t uniform on [0, 1]: (n, 2)."""
-        t = torch.rand(_check_n(n), generator=generator)
+        n = _check_n(n)
+        t = torch.rand(n, generator=generator)
         arm = torch.randint(self.n_arms, (n,), generator=generator)
         angle = 2 * math.pi * (self.turns * t + arm / self.n_arms)
         points = self.radius * t[:, None] * torch.stack([angle.cos(), angle.sin()], dim=1)
@@ -166,7 +170,8 @@ class SwissRoll(ToyDistribution):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Points on the roll, divided by t_max = 4.5 pi and scaled by ``radius``, plus noise: (n, 2)."""
-        t = 1.5 * math.pi * (1 + 2 * torch.rand(_check_n(n), generator=generator))
+        n = _check_n(n)
+        t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=generator))
         points = (t / (4.5 * math.pi) * self.radius)[:, None] * torch.stack([t.cos(), t.sin()], dim=1)
         return points + self.noise * torch.randn(n, 2, generator=generator)
 
