@@ -1,0 +1,94 @@
+"""Attention maps of a GPT: pick a text, a layer and a head, see who attends to whom.
+
+Pure functions first (tested on their own), then :class:`AttentionViewer`, which only wires ipywidgets
+controls to them. Build it headless, set a control's ``.value`` and read ``.weights`` / ``.tokens``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def attention_map(model, tokenizer, text: str, layer: int, head: int | None) -> tuple[list[str], Tensor]:
+    """The characters of ``text`` (its last block_size) and the weights (T, T) of one layer and head.
+
+    Row i is the distribution query i puts over keys 0..i. ``head=None`` averages the heads.
+    """
+    cfg = model.cfg
+    if not 0 <= layer < cfg.n_layer:
+        raise ValueError(f"layer must be in 0..{cfg.n_layer - 1}, got {layer}")
+    if head is not None and not 0 <= head < cfg.n_head:
+        raise ValueError(f"head must be in 0..{cfg.n_head - 1} or None (mean of heads), got {head}")
+    if not text:
+        raise ValueError("text is empty: give at least one character")
+    ids = tokenizer.encode(text)[-cfg.block_size:]
+    was_training = model.training
+    model.eval()
+    maps = model.attention_maps(torch.tensor([ids]))            # (L, 1, nh, T, T)
+    model.train(was_training)
+    weights = maps[layer, 0]                                    # (nh, T, T)
+    weights = weights.mean(0) if head is None else weights[head]   # (T, T)
+    return [tokenizer.decode([i]) for i in ids], weights
+
+
+def _label(ch: str) -> str:
+    return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(ch, ch)
+
+
+def plot_attention(weights: Tensor, tokens: list[str], title: str = "", ax=None):
+    """Heat map of a (T, T) attention matrix: rows are queries, columns the keys they look at."""
+    from aigc_course.viz import new_figure
+
+    T = len(tokens)
+    if weights.shape != (T, T):
+        raise ValueError(f"weights must be ({T}, {T}) for {T} tokens, got {tuple(weights.shape)}")
+    size = min(2.0 + 0.22 * T, 9.0)
+    fig = ax.figure if ax is not None else new_figure(size, size)
+    ax = ax or fig.add_subplot()
+    ax.imshow(weights.detach().cpu().numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
+    labels = [_label(c) for c in tokens]
+    fontsize = 8 if T <= 40 else 5
+    ax.set_xticks(range(T), labels, fontsize=fontsize)
+    ax.set_yticks(range(T), labels, fontsize=fontsize)
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+class AttentionViewer:
+    """Widget: choose a text, a layer and a head (or the mean of heads) of a GPT; see the attention map.
+
+    ``.widget`` is the box to display; ``.tokens`` and ``.weights`` hold what is drawn.
+    """
+
+    def __init__(self, model, tokenizer, texts: list[str], layer: int = 0, head: int | None = 0):
+        import ipywidgets as W
+
+        if not texts:
+            raise ValueError("texts is empty: give at least one text to look at")
+        self.model, self.tokenizer = model, tokenizer
+        cfg = model.cfg
+        self.text = W.Dropdown(options=list(texts), value=texts[0], description="text")
+        self.layer = W.IntSlider(value=layer, min=0, max=cfg.n_layer - 1, description="layer")
+        self.head = W.Dropdown(options=[("mean", None)] + [(str(h), h) for h in range(cfg.n_head)],
+                               value=head, description="head")
+        self.output = W.Output()
+        for control in (self.text, self.layer, self.head):
+            control.observe(self._update, names="value")
+        self.widget = W.VBox([W.HBox([self.text]), W.HBox([self.layer, self.head]), self.output])
+        self._update()
+
+    def _update(self, change=None) -> None:
+        from IPython.display import clear_output, display
+
+        self.tokens, self.weights = attention_map(self.model, self.tokenizer, self.text.value,
+                                                  self.layer.value, self.head.value)
+        with self.output:
+            clear_output(wait=True)
+            display(self.figure())
+
+    def figure(self):
+        head = "mean of heads" if self.head.value is None else f"head {self.head.value}"
+        return plot_attention(self.weights, self.tokens, f"layer {self.layer.value}, {head}")
