@@ -2,11 +2,14 @@
 
 Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show()`` or writes a file: a
 notebook displays the returned figure, a script saves it, a test inspects it. Figures are made with
-``Figure()`` rather than ``pyplot``, so nothing is displayed twice and no global state is touched.
+``Figure()`` rather than ``pyplot``, so nothing is displayed twice and no global state is touched; in Jupyter
+they display as PNG images.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 
@@ -15,14 +18,27 @@ import torch
 from matplotlib.figure import Figure
 
 
-def _activate_inline_backend() -> None:
-    # In Jupyter, importing pyplot registers the inline backend's display formatter for Figure objects.
-    import matplotlib.pyplot  # noqa: F401
+def _figure_png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+@functools.cache
+def _register_notebook_display() -> None:
+    """In IPython/Jupyter, show a returned Figure as a PNG (the inline backend only does so once loaded)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _figure_png)
 
 
 def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
     """A fresh figure, detached from pyplot."""
-    _activate_inline_backend()
+    _register_notebook_display()
     return Figure(figsize=(width, height), layout="constrained")
 
 

@@ -52,3 +52,15 @@ def test_samples_and_density_plots():
     fig = plot_density_2d(lambda x: -0.5 * (x ** 2).sum(1), lim=2, resolution=21)
     img = fig.axes[0].images[0].get_array()
     assert img.shape == (21, 21) and img[10, 10] == pytest.approx(1.0) and img[0, 0] < img[10, 10]
+
+
+def test_figures_display_as_png_in_ipython():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    from aigc_course import viz
+
+    viz._register_notebook_display.cache_clear()
+    fig = viz.new_figure(2, 2)
+    data, _ = shell.display_formatter.format(fig)
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,8 @@ a callable that
 - reports ``unsolved`` when the answer is ``None``, ``...`` or raises ``NotImplementedError`` (the stub);
 - reports ``failed`` with the checker's message when an assertion fails;
 - reports ``passed`` otherwise;
-- prints one line saying so, and returns a :class:`Result`;
+- returns a :class:`Result`, which a notebook shows as one line (✅ / ❌ with the hint / ✏️) when the
+  checker call ends the cell;
 - raises (:class:`ExerciseNotSolved` / :class:`ExerciseFailed`) instead when ``strict=True`` or the
   environment sets ``AIGC_STRICT_EXERCISES=1``. Chapters call checkers non-strictly, so an unsolved exercise
   never fails a notebook run; solutions and tests call them strictly.
@@ -43,6 +44,9 @@ class Result:
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    def __repr__(self) -> str:   # what a notebook shows when the checker call ends a cell
+        return str(self)
 
     def __str__(self) -> str:
         mark = {"passed": "✅", "failed": "❌", "unsolved": "✏️"}[self.status]
@@ -87,7 +91,6 @@ def exercise(name: str) -> Callable[[Callable[[Any], None]], Callable[..., Resul
         def check(answer: Any, strict: bool | None = None) -> Result:
             result = _run(name, checker, answer)
             CALLS.append(result)
-            print(result)
             if strict if strict is not None else _strict_from_env():
                 if result.status == "unsolved":
                     raise ExerciseNotSolved(str(result))
