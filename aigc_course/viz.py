@@ -129,12 +129,12 @@ def plot_samples_2d(samples: torch.Tensor, reference: torch.Tensor | None = None
     s = samples.detach().cpu()
     ax.scatter(s[:, 0], s[:, 1], s=3, c="C0", alpha=0.6, label="samples")
     if modes is not None:
-        ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="C3", s=40, label="modes")
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="C3", s=20, label="modes")
     if lim is not None:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    ax.legend(fontsize=7, loc="upper right", markerscale=2)
     ax.set_title(title or f"{len(s)} samples")
     return fig
 

@@ -116,7 +116,7 @@ def _stop_lab(proc, port, runtime, log) -> list[int]:
     return survivors
 
 
-def _run_chapter_and_drive_widget(page, port: int) -> str:
+def _run_chapter_and_drive_widget(page, port: int, widget_timeout_ms: int) -> str:
     """Open chapter 00, run all cells, move the widget's slider with the keyboard; return the widget output."""
     from playwright.sync_api import expect
 
@@ -130,7 +130,7 @@ def _run_chapter_and_drive_widget(page, port: int) -> str:
     # The widget's cell prints a summary first: once it is there, every cell before it has run.
     expect(page.get_by_text("modes hit by samples: 8/8").first).to_be_visible(timeout=240_000)
     widget = page.locator(".widget-interact")
-    expect(widget).to_be_visible(timeout=30_000)   # the rendered view, not the text fallback
+    expect(widget).to_be_visible(timeout=widget_timeout_ms)   # the rendered view, not the text fallback
     output = widget.locator(".widget-output")
     expect(output).to_contain_text("ring: 8 modes")
     slider = widget.locator(".widget-slider").filter(has_text="modes")
@@ -145,10 +145,11 @@ def _run_chapter_and_drive_widget(page, port: int) -> str:
     page.keyboard.type("11")                    # typing into the readout, as a person would
     page.keyboard.press("Enter")
     expect(output).to_contain_text("ring: 11 modes")
+    expect(output.locator("img")).to_be_visible()     # the redrawn figure, inside the widget's output
     return output.inner_text()
 
 
-def _browser_run(tmp_path: Path, widgets_enabled: bool, name: str) -> str:
+def _browser_run(tmp_path: Path, widgets_enabled: bool, name: str, widget_timeout_ms: int = 30_000) -> str:
     from playwright.sync_api import sync_playwright
 
     chromium = _chromium()
@@ -159,7 +160,7 @@ def _browser_run(tmp_path: Path, widgets_enabled: bool, name: str) -> str:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
-                text = _run_chapter_and_drive_widget(page, lab[1])
+                text = _run_chapter_and_drive_widget(page, lab[1], widget_timeout_ms)
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.locator(".widget-interact").screenshot(path=str(ARTIFACTS / f"{name}-widget.png"))
                 return text
@@ -184,4 +185,4 @@ def test_negative_control_without_widget_frontend_fails(tmp_path):
     from playwright.sync_api import Error as PlaywrightError
 
     with pytest.raises((AssertionError, PlaywrightError, TimeoutError)):
-        _browser_run(tmp_path, widgets_enabled=False, name="negative-control")
+        _browser_run(tmp_path, widgets_enabled=False, name="negative-control", widget_timeout_ms=8_000)
