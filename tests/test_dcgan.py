@@ -1,5 +1,7 @@
 """DCGAN generator / discriminator: shapes for every size, conditioning, guidelines, errors, determinism."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -109,16 +111,6 @@ def test_range_conversions_are_inverse():
 
 # --- training step, snapshots, fully connected wrappers -------------------------------------------------
 
-def _bce_d(real_logits, fake_logits):
-    ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-    return (nn.functional.binary_cross_entropy_with_logits(real_logits, ones)
-            + nn.functional.binary_cross_entropy_with_logits(fake_logits, zeros))
-
-
-def _bce_g(fake_logits):
-    return nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-
-
 def _bars(n=128, size=16):
     """Two classes of images: a bright horizontal bar (0) or vertical bar (1)."""
     labels = torch.arange(n) % 2
@@ -135,32 +127,56 @@ def _run(seed, steps, num_classes=2):
     g, d = build_dcgan(DCGANConfig.tiny(num_classes=num_classes))
     opt_g, opt_d = dcgan_optimizers(g, d)
     images, labels = _bars()
-    step = image_gan_step(g, d, opt_g, opt_d, images, labels if num_classes else None,
-                          d_loss=_bce_d, g_loss=_bce_g, batch_size=32, generator_seed=seed)
-    return [step(i) for i in range(1, steps + 1)], g
+    step = image_gan_step(g, d, opt_g, opt_d, images, labels if num_classes else None, batch_size=32, seed=seed)
+    return [step(i) for i in range(1, steps + 1)], g, d
 
 
 def test_short_run_d_learns_to_tell_real_from_fake():
-    logs, _ = _run(0, 25)
-    assert abs(logs[0]["loss_d"] - 2 * torch.log(torch.tensor(2.0)).item()) < 0.5   # starts near 2 log 2
-    early = sum(entry["D(x)"] - entry["D(G(z))"] for entry in logs[:3]) / 3
-    late = sum(entry["D(x)"] - entry["D(G(z))"] for entry in logs[-5:]) / 5
-    assert late > early and late > 0                  # D separates real from fake as it trains
-    assert all(torch.isfinite(torch.tensor(list(entry.values()))).all() for entry in logs)
+    from aigc_course.models.dcgan import discriminator_beliefs
+
+    logs, g, d = _run(0, 25)
+    assert abs(logs[0]["loss_d"] - 2 * math.log(2)) < 0.5      # starts near 2 log 2: D cannot tell yet
+    assert sum(e["loss_d"] for e in logs[-5:]) < sum(e["loss_d"] for e in logs[:5])   # D's loss goes down
+    images, labels = _bars(64)
+    beliefs = discriminator_beliefs(g, d, images, labels)
+    assert beliefs["D(x)"] > beliefs["D(G(z))"]
+    assert all(math.isfinite(v) for e in logs for v in e.values())
+
+
+def test_conditional_step_shows_d_the_requested_labels(monkeypatch):
+    from aigc_course.models import gan
+    from aigc_course.models.dcgan import image_samplers
+
+    images, labels = _bars(10)
+    sample_real, sample_latent, sample_labels = image_samplers(images, labels, latent_dim=3, num_classes=2)
+    real, y = sample_real(6)
+    assert real.min() >= -1 and real.max() <= 1 and real.shape == (6, 1, 16, 16)
+    data = images * 2 - 1                                       # every sample is a data image, in [-1, 1]
+    assert all((data == r).flatten(1).all(1).any() for r in real)
+    assert torch.equal((real[:, 0, 8, 0] > 0).long(), 1 - y)   # label 0 = horizontal bar: pixel (8, 0) lit
+    assert sample_latent(4).shape == (4, 3) and set(sample_labels(200).tolist()) == {0, 1}
+    seen = []
+    monkeypatch.setattr(gan, "gan_step", lambda *a, **k: seen.append(k["sample_labels"]))
+    from aigc_course.models.dcgan import dcgan_optimizers, image_gan_step
+
+    g, d = build_dcgan(DCGANConfig.tiny(num_classes=2))
+    image_gan_step(g, d, *dcgan_optimizers(g, d), images, labels)
+    image_gan_step(g, d, *dcgan_optimizers(g, d), images)       # labels not given: unconditional samplers
+    assert callable(seen[0]) and seen[1] is None
 
 
 def test_step_is_deterministic_under_a_seed():
-    a, ga = _run(3, 4)
-    b, gb = _run(3, 4)
+    a, ga, _ = _run(3, 4)
+    b, gb, _ = _run(3, 4)
     assert a == b
     assert all(torch.equal(p, q) for p, q in zip(ga.parameters(), gb.parameters()))
-    c, _ = _run(4, 4)
+    c, _, _ = _run(4, 4)
     assert a != c
 
 
 def test_unconditional_step_runs():
-    logs, _ = _run(0, 2, num_classes=0)
-    assert set(logs[0]) == {"loss_d", "loss_g", "D(x)", "D(G(z))"}
+    logs, _, _ = _run(0, 2, num_classes=0)
+    assert set(logs[0]) == {"loss_d", "loss_g"}
 
 
 def test_fixed_noise_snapshots_keep_the_same_noise():
@@ -177,17 +193,18 @@ def test_fixed_noise_snapshots_keep_the_same_noise():
         FixedNoiseSnapshots(g, every=0)
 
 
-def test_flat_wrappers_shapes_and_labels():
-    from aigc_course.models.dcgan import FlatDiscriminator, FlatGANConfig, FlatGenerator
+def test_flat_gan_shapes_and_labels():
+    from aigc_course.models.dcgan import FlatGANConfig, build_flat_gan
 
     cfg = FlatGANConfig.tiny(num_classes=3, image_size=7)      # any size works for a fully connected net
-    g = FlatGenerator(cfg, nn.Linear(8 + 3, 49))
-    d = FlatDiscriminator(cfg, nn.Linear(49 + 3, 1))
+    g, d = build_flat_gan(cfg)
     y = torch.tensor([0, 2])
     x = g(torch.randn(2, 8), y)
     assert x.shape == (2, 1, 7, 7) and x.abs().max() <= 1
     assert d(x, y).shape == (2,)
-    with pytest.raises(ValueError, match="pass labels in 0..2"):
+    with pytest.raises(ValueError, match="conditional"):
         d(x)
     with pytest.raises(ValueError, match="hidden must be a positive int"):
         FlatGANConfig(hidden=0)
+    # 2 hidden layers of 16: (8+3)*16+16 + 16*16+16 + 16*49+49
+    assert sum(p.numel() for p in g.parameters()) == (11 * 16 + 16) + (16 * 16 + 16) + (16 * 49 + 49)

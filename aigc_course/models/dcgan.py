@@ -157,16 +157,17 @@ class DCDiscriminator(nn.Module):
 
 @dataclass
 class FlatGANConfig:
-    """The fully connected image GAN: same interface as the DC models, any image size."""
+    """The fully connected image GAN: chapter 02's MLP networks on flattened images, any image size."""
 
     image_size: int = 16        # height = width (any size: a fully connected net has no size constraint)
     channels: int = 1
     latent_dim: int = 64
-    hidden: int = 256           # width of the hidden layers of the MLPs inside
+    hidden: int = 256           # width of the hidden layers of both MLPs
+    depth: int = 2              # hidden layers per MLP
     num_classes: int = 0        # 0: unconditional; K > 0: one-hot labels are concatenated to the inputs
 
     def __post_init__(self) -> None:
-        for name in ("image_size", "channels", "latent_dim", "hidden"):
+        for name in ("image_size", "channels", "latent_dim", "hidden", "depth"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
 
@@ -180,33 +181,38 @@ class FlatGANConfig:
 
 
 class FlatGenerator(nn.Module):
-    """Wrap an MLP (B, Z + K) -> (B, C·S·S) as an image generator: z [+ label] -> (B, C, S, S) in [-1, 1]."""
+    """A vector generator (B, Z) [+ labels] -> (B, C·S·S) made an image generator: tanh, then reshape."""
 
-    def __init__(self, cfg: FlatGANConfig, mlp: nn.Module):
+    def __init__(self, cfg: FlatGANConfig, vector_generator: nn.Module):
         super().__init__()
-        self.cfg, self.mlp = cfg, mlp
+        self.cfg, self.inner = cfg, vector_generator
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        _check_labels(labels, self.cfg.num_classes, z.shape[0])
-        if labels is not None:
-            z = torch.cat([z, F.one_hot(labels, self.cfg.num_classes).to(z.dtype)], dim=1)   # (B, Z + K)
         s = self.cfg.image_size
-        return torch.tanh(self.mlp(z)).view(-1, self.cfg.channels, s, s)                    # (B, C·S·S) -> (B, C, S, S)
+        flat = self.inner(z) if labels is None else self.inner(z, labels)                  # (B, C·S·S)
+        return torch.tanh(flat).view(-1, self.cfg.channels, s, s)                          # (B, C, S, S)
 
 
 class FlatDiscriminator(nn.Module):
-    """Wrap an MLP (B, C·S·S + K) -> (B, 1) as an image discriminator: image [+ label] -> logit (B,)."""
+    """A vector discriminator (B, C·S·S) [+ labels] -> logit (B,), fed flattened images."""
 
-    def __init__(self, cfg: FlatGANConfig, mlp: nn.Module):
+    def __init__(self, cfg: FlatGANConfig, vector_discriminator: nn.Module):
         super().__init__()
-        self.cfg, self.mlp = cfg, mlp
+        self.cfg, self.inner = cfg, vector_discriminator
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        _check_labels(labels, self.cfg.num_classes, x.shape[0])
         x = x.flatten(1)                                                                    # (B, C·S·S)
-        if labels is not None:
-            x = torch.cat([x, F.one_hot(labels, self.cfg.num_classes).to(x.dtype)], dim=1)   # (B, C·S·S + K)
-        return self.mlp(x).flatten()                                                        # (B, 1) -> (B,)
+        return self.inner(x) if labels is None else self.inner(x, labels)                  # (B,)
+
+
+def build_flat_gan(cfg: FlatGANConfig) -> tuple[FlatGenerator, FlatDiscriminator]:
+    """Chapter 02's MLP generator and discriminator (LeakyReLU) sized for images, with the image wrappers."""
+    from aigc_course.models.gan import ToyGANConfig, build_toy_gan
+
+    toy = ToyGANConfig(data_dim=cfg.pixels, latent_dim=cfg.latent_dim, hidden=cfg.hidden, depth=cfg.depth,
+                       num_classes=cfg.num_classes, activation="leaky_relu")
+    g, d = build_toy_gan(toy)
+    return FlatGenerator(cfg, g), FlatDiscriminator(cfg, d)
 
 
 def build_dcgan(cfg: DCGANConfig) -> tuple[DCGenerator, DCDiscriminator]:
@@ -239,48 +245,62 @@ def sample_images(generator: nn.Module, n: int, labels: Tensor | None = None, z:
     return to_pixels(out).cpu()
 
 
+def image_samplers(images: Tensor, labels: Tensor | None, latent_dim: int, num_classes: int = 0,
+                   device: torch.device | str = "cpu", seed: int = 0):
+    """The three samplers :func:`aigc_course.models.gan.gan_step` needs, for an image data set.
+
+    ``images`` (N, C, S, S) are pixels in [0, 1], moved to [-1, 1] once. Returns ``sample_real(B)`` (random
+    real images, with their labels when ``labels`` is given), ``sample_latent(B)`` (z ~ N(0, I)) and
+    ``sample_labels(B)`` (uniform random classes for the fakes; None when unconditional). One seeded
+    ``torch.Generator`` drives all three, so a run is reproducible.
+    """
+    from aigc_course.models.gan import latent_sampler
+
+    g = torch.Generator().manual_seed(seed)
+    data = to_model_range(images).to(device)                    # (N, C, S, S) in [-1, 1]
+    targets = None if labels is None else labels.to(device)     # (N,)
+
+    def sample_real(n: int) -> Tensor | tuple[Tensor, Tensor]:
+        idx = torch.randint(0, len(data), (n,), generator=g).to(device)
+        return data[idx] if targets is None else (data[idx], targets[idx])
+
+    def sample_labels(n: int) -> Tensor:
+        return torch.randint(0, num_classes, (n,), generator=g).to(device)
+
+    return sample_real, latent_sampler(latent_dim, device, generator=g), sample_labels if num_classes else None
+
+
 def image_gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
                    opt_d: torch.optim.Optimizer, images: Tensor, labels: Tensor | None = None, *,
-                   d_loss, g_loss, batch_size: int = 64, generator_seed: int = 0):
-    """A ``step_fn`` for :func:`aigc_course.train.train` that does one D update, then one G update.
+                   loss: str = "non_saturating", batch_size: int = 64, d_steps: int = 1, seed: int = 0):
+    """:func:`aigc_course.models.gan.gan_step` (one D update then one G update, losses from chapter 02) on
+    an image data set. With ``labels`` the GAN is conditional: real images go to D with their own labels;
+    fakes are drawn for random labels and go to D with the labels they were asked to be."""
+    from aigc_course.models.gan import gan_step
 
-    ``images`` (N, C, S, S) are pixels in [0, 1] (moved to [-1, 1] here). With ``labels`` (N,) the GAN is
-    conditional: real images are shown to D with their own labels; fakes are drawn for random labels and
-    shown to D with the labels they were asked to be. ``d_loss(real_logits, fake_logits)`` and
-    ``g_loss(fake_logits)`` are the losses (see :mod:`aigc_course.models.gan`). Logs ``loss_d``,
-    ``loss_g`` and D's mean probabilities ``D(x)`` on real and ``D(G(z))`` on fake images.
-
-    Both networks are called as ``generator(z, labels)`` and ``discriminator(x, labels)``, labels None when
-    unconditional (the DC models here and :class:`FlatImageGAN`'s wrappers all accept that).
-    """
-    cfg = generator.cfg
+    num_classes = generator.cfg.num_classes if labels is not None else 0
     device = next(generator.parameters()).device
-    data = to_model_range(images).to(device)                   # (N, C, S, S) in [-1, 1]
-    targets = None if labels is None else labels.to(device)
-    g = torch.Generator().manual_seed(generator_seed)
+    sample_real, sample_latent, sample_labels = image_samplers(images, labels, generator.cfg.latent_dim,
+                                                               num_classes, device, seed)
+    return gan_step(generator, discriminator, opt_g, opt_d, sample_real, sample_latent, loss=loss,
+                    d_steps=d_steps, batch_size=batch_size, sample_labels=sample_labels)
 
-    def step_fn(step: int) -> dict[str, float]:
-        idx = torch.randint(0, len(data), (batch_size,), generator=g).to(device)
-        real, real_y = data[idx], None if targets is None else targets[idx]                 # (B, C, S, S)
-        z = torch.randn(batch_size, cfg.latent_dim, generator=g).to(device)                 # (B, Z)
-        fake_y = None if targets is None else torch.randint(0, cfg.num_classes, (batch_size,), generator=g)
-        fake_y = None if fake_y is None else fake_y.to(device)
-        fake = generator(z, fake_y)                                                          # (B, C, S, S)
-        # D: push D(x) up on real images and D(G(z)) down on fakes; detach: G is not updated here
-        real_logits, fake_logits = discriminator(real, real_y), discriminator(fake.detach(), fake_y)
-        loss_d = d_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        # G: make the (just updated) D call the fakes real
-        loss_g = g_loss(discriminator(fake, fake_y))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "D(x)": torch.sigmoid(real_logits).mean().item(),
-                "D(G(z))": torch.sigmoid(fake_logits).mean().item()}
 
-    return step_fn
+@torch.no_grad()
+def discriminator_beliefs(generator: nn.Module, discriminator: nn.Module, images: Tensor,
+                          labels: Tensor | None = None, seed: int = 0) -> dict[str, float]:
+    """D's mean probability of "real" on real ``images`` (pixels) and on as many fakes (eval mode):
+    ``{"D(x)", "D(G(z))"}``. At the game's equilibrium both are ½."""
+    device = next(discriminator.parameters()).device
+    was = generator.training, discriminator.training
+    discriminator.eval()
+    fakes = sample_images(generator, len(images), labels=labels, generator_seed=seed)
+    y = None if labels is None else labels.to(device)
+    real_p = torch.sigmoid(discriminator(to_model_range(images).to(device), y)).mean().item()
+    fake_p = torch.sigmoid(discriminator(to_model_range(fakes).to(device), y)).mean().item()
+    generator.train(was[0])
+    discriminator.train(was[1])
+    return {"D(x)": real_p, "D(G(z))": fake_p}
 
 
 class FixedNoiseSnapshots:
