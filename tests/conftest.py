@@ -1,4 +1,6 @@
-"""Shared test set-up: a non-interactive matplotlib backend and an isolated data cache per test session."""
+"""Shared test set-up: a non-interactive matplotlib backend, one torch thread per test process (tiny models
+run fastest that way, and two xdist workers then share two cores without oversubscription), and an isolated
+data cache and default modes for every test."""
 
 import os
 
@@ -7,6 +9,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
@@ -16,4 +27,5 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AIGC_DATA_DIR", os.environ.get("AIGC_TEST_DATA_DIR", str(cache)))
     monkeypatch.delenv("AIGC_DEVICE", raising=False)
     monkeypatch.delenv("AIGC_STRICT_EXERCISES", raising=False)
+    monkeypatch.delenv("AIGC_FAST", raising=False)
     yield
