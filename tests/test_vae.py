@@ -214,3 +214,20 @@ def test_conditional_decoder_uses_the_label():
     z = torch.zeros(1, 2)
     a, b = model.decode(z, torch.tensor([0])), model.decode(z, torch.tensor([2]))
     assert not torch.allclose(a, b)
+
+
+def test_vae_step_with_train_loop_lowers_the_test_loss():
+    from aigc_course.models.vae import evaluate, vae_step
+    from aigc_course.train import train
+
+    torch.manual_seed(0)
+    protos = binarize(torch.rand(3, 1, 8, 8))
+    x, y = protos.repeat(20, 1, 1, 1), torch.arange(3).repeat(20)
+    model = VAE(VAEConfig.tiny(arch="conv", num_classes=3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = evaluate(model, x, y)
+    history = train(vae_step(model, opt, x, y, batch_size=32), 60, modules={"vae": model}, progress=False)
+    after = evaluate(model, x, y, batch_size=7)
+    assert set(history.logs) == {"-ELBO", "-recon", "KL"}
+    assert after["-ELBO"] < before["-ELBO"] - 5
+    assert math.isclose(after["-ELBO"], after["-recon"] + after["KL"], rel_tol=1e-5)

@@ -272,3 +272,37 @@ def iw_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, k: int = 1
 def binarize(images: Tensor, threshold: float = 0.5) -> Tensor:
     """Pixels in [0, 1] -> {0, 1} (fixed threshold), so a Bernoulli likelihood is a true likelihood."""
     return (images > threshold).float()
+
+
+def vae_step(model: VAE, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor | None = None,
+             beta: float = 1.0, batch_size: int = 128, seed: int = 0):
+    """A ``step_fn`` for :func:`aigc_course.train.train`: draw a batch, minimise −ELBO_β, log its parts.
+
+    Logs ``-ELBO`` (the β-weighted loss), ``-recon`` (−log p(x|z)) and ``KL``, all in nats per image.
+    ``labels`` (N,) are passed to a conditional VAE.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def step_fn(step: int) -> dict[str, float]:
+        idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=g).to(images.device)
+        terms = elbo(model, images[idx], None if labels is None else labels[idx], beta=beta)
+        loss = -terms.elbo.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"-ELBO": loss.item(), "-recon": -terms.recon.mean().item(), "KL": terms.kl.mean().item()}
+
+    return step_fn
+
+
+@torch.no_grad()
+def evaluate(model: VAE, images: Tensor, labels: Tensor | None = None, batch_size: int = 500) -> dict[str, float]:
+    """Mean single-sample −ELBO, −recon and KL (nats per image) over a data set, in batches."""
+    sums = {"-ELBO": 0.0, "-recon": 0.0, "KL": 0.0}
+    for i in range(0, len(images), batch_size):
+        y = None if labels is None else labels[i:i + batch_size]
+        t = elbo(model, images[i:i + batch_size], y)
+        sums["-ELBO"] -= t.elbo.sum().item()
+        sums["-recon"] -= t.recon.sum().item()
+        sums["KL"] += t.kl.sum().item()
+    return {k: v / len(images) for k, v in sums.items()}
