@@ -14,7 +14,7 @@
 #
 # **Prerequisites**: chapter 04 (the ELBO, the Gaussian KL, the reparameterisation trick); chapter 03 for the
 # domain classifier and the Fréchet distance. **Time**: about 90 minutes to read; the code runs in about
-# 5 minutes on a 2-core CPU in full mode (about a minute on a GPU).
+# 5 minutes on a 2-core CPU in full mode.
 #
 # Open `aigc_course/models/vae.py` and `aigc_course/widgets/latent_explorer.py` beside this notebook.
 
