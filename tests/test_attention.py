@@ -158,3 +158,20 @@ def test_rotary_scores_depend_only_on_relative_position():
     assert torch.allclose(s1, s2, atol=1e-5)
     assert not torch.allclose(s1, rot(q, 5) @ rot(k, 4), atol=1e-3)
     assert torch.allclose(apply_rotary(q[None], 3).norm(), q.norm(), atol=1e-5)   # a rotation keeps norms
+
+
+def test_chapter_checkers_reject_wrong_answers():
+    from aigc_course.exercises import ch06
+
+    def flipped_mask(q, k, v, mask=None):
+        s = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        return torch.softmax(s if mask is None else s.masked_fill(mask, float("-inf")), -1) @ v
+
+    unscaled = ch06.attention(lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v)
+    assert unscaled.status == "failed" and "√d_k" in unscaled.message
+    assert ch06.attention(flipped_mask).status == "failed"
+    upper = ch06.causal_mask(lambda t: torch.ones(t, t, dtype=torch.bool).triu())
+    assert upper.status == "failed" and "upper triangle" in upper.message
+    assert ch06.sinusoidal(lambda t, d: torch.zeros(t, d)).status == "failed"
+    flat = ch06.split_heads(lambda x, n: x.reshape(x.shape[0], n, x.shape[1], -1))
+    assert flat.status == "failed" and "transpose" in flat.message

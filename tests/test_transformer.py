@@ -147,3 +147,16 @@ def test_bad_configs_and_inputs_raise_clearly():
         model.generate(torch.zeros(1, 1, dtype=torch.long), 2, temperature=0)
     with pytest.raises(ValueError, match=r"top_k must be in 1\.\.11"):
         model.generate(torch.zeros(1, 1, dtype=torch.long), 2, top_k=12)
+
+
+def test_chapter_checkers_reject_wrong_answers():
+    from aigc_course.exercises import ch07
+
+    unbiased = ch07.layer_norm(lambda x, g, b, eps=1e-5: g * (x - x.mean(-1, keepdim=True))
+                               / torch.sqrt(x.var(-1, keepdim=True) + eps) + b)
+    assert unbiased.status == "failed" and "unbiased" in unbiased.message
+    untied = ch07.parameter_count(lambda c: parameter_count(GPTConfig(**{**c.__dict__, "tie_weights": False})))
+    assert untied.status == "failed" and "tie_weights=True" in untied.message
+    assert ch07.top_k(lambda logits, k: logits).status == "failed"
+    six_n = ch07.training_flops(lambda n, L, T, C: 6 * n)
+    assert six_n.status == "failed" and "attention" in six_n.message

@@ -195,7 +195,9 @@ class GPT(nn.Module):
                 kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]        # (B, 1)
                 logits = logits.masked_fill(logits < kth, float("-inf"))
             probs = torch.softmax(logits, dim=-1)
-            nxt = torch.multinomial(probs, 1, generator=generator)           # (B, 1)
+            if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
+                probs = probs.to(generator.device)
+            nxt = torch.multinomial(probs, 1, generator=generator).to(idx.device)   # (B, 1)
             idx, fresh = torch.cat([idx, nxt], dim=1), 1
         return idx
 
