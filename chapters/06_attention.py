@@ -11,8 +11,8 @@
 # - how to read the attention maps of a small trained model with an interactive viewer.
 #
 # **Prerequisites**: PyTorch tensors and `nn.Module`, softmax and cross-entropy, the training loop of
-# chapter 00. **Time**: about 60 minutes to read; the code runs in about 5 minutes on a 2-core CPU in full
-# mode (under a minute on a GPU).
+# chapter 00. **Time**: about 60 minutes to read; the code runs in about 2 minutes on an idle 2-core CPU in
+# full mode (under a minute on a GPU).
 #
 # Open `aigc_course/models/attention.py` beside this notebook: it is what we build here, written to be read.
 
@@ -395,7 +395,7 @@ seed_everything(0)
 cfg = GPTConfig.tiny(vocab_size=tokenizer.vocab_size, block_size=64)
 model = GPT(cfg)
 optimizer = torch.optim.AdamW(model.parameters(), lr=budget(full=2e-3, fast=2e-3), weight_decay=0.01)
-steps, batch_size, eval_batches = budget(full=800, fast=12), budget(full=32, fast=8), budget(full=8, fast=1)
+steps, batch_size, eval_batches = budget(full=2000, fast=12), budget(full=32, fast=8), budget(full=8, fast=1)
 batches = torch.Generator().manual_seed(1)
 
 
@@ -549,4 +549,16 @@ ch06.split_heads(my_split_heads)
 #
 # ## What a full run reached
 #
-# (Measured on the course's 2-core CPU; filled in after a full run.)
+# Measured on the course's 2-core CPU (torch 2.14, no GPU), full budgets:
+#
+# - the whole notebook ran in **1.4 minutes** on the idle machine (a first run while ~6 other jobs shared the two
+#   cores took 19.7 minutes — timings on a shared machine mean little);
+# - the tiny GPT (210,752 parameters, 2000 steps of 32 × 64 characters) reached a **validation loss of 1.21
+#   nats/char** (uniform guessing: 4.64); a shorter run of 800 steps reached 1.68;
+# - the sensitivity measurement: a fresh GRU's final state depended on its first input 1.7e-13 times as much as
+#   on its last, the attention read-out 0.17 times;
+# - $\mathrm{Var}(q\cdot k)$ measured 8.0, 64.9 and 508.5 for $d_k$ = 8, 64, 512; unscaled softmaxes over 16 keys put
+#   0.945 of their weight on one key, scaled ones 0.249, with gradients 9× larger;
+# - no head of this small, briefly trained model is a clean previous-token head: the largest mean weight on the
+#   previous character was 0.30 (layer 0). Heads with sharper patterns appear with longer training and larger
+#   models; look for them in chapter 08's model with the same viewer.

@@ -11,7 +11,7 @@
 # - that our block is the same function as `torch.nn.TransformerEncoderLayer` in causal mode.
 #
 # **Prerequisites**: chapter 06 (attention, masks, multi-head attention, positions). **Time**: about 60 minutes
-# to read; the code runs in about 15 minutes on a 2-core CPU in full mode (a minute or two on a GPU).
+# to read; the code runs in about 3 minutes on an idle 2-core CPU in full mode (a minute on a GPU).
 #
 # Open `aigc_course/models/transformer.py` beside this notebook.
 
@@ -329,7 +329,7 @@ from aigc_course.train import LivePlot, train
 
 seed_everything(0)
 model = GPT(cfg)
-steps, batch_size = budget(full=1500, fast=12), budget(full=16, fast=4)
+steps, batch_size = budget(full=4000, fast=12), budget(full=16, fast=4)
 optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
 eval_batches, eval_size = budget(full=8, fast=1), budget(full=32, fast=8)
 batches = torch.Generator().manual_seed(1)
@@ -502,4 +502,17 @@ ch07.training_flops(my_training_flops)
 #
 # ## What a full run reached
 #
-# (Measured on the course's 2-core CPU; filled in after a full run.)
+# Measured on the course's 2-core CPU (torch 2.14, no GPU), full budgets:
+#
+# - the whole notebook ran in **2.6 minutes** on the idle machine (an earlier run with 1500 training steps, while
+#   ~6 other jobs shared the two cores, took 18.9 minutes);
+# - training: the tiny GPT (214,848 parameters, context 128) for 4000 steps of 16 × 128 characters (8.2M tokens,
+#   ≈ 13 TFLOP by the formula) took 2.4 minutes and reached a **validation loss of 1.24 nats/char (1.79
+#   bits/char)**; the 1500-step run reached 1.54. Samples have Python-documentation layout and mostly real
+#   words, but little sense;
+# - the FLOP formula matched PyTorch's count exactly; a training step of 16 × 128 tokens took 49 ms, i.e. 68
+#   GFLOP/s, 23 % of the 300 GFLOP/s of a 512 × 512 matrix product;
+# - the overfitting check went from 4.52 to 0.005 and recalled its 65 characters exactly;
+# - KV cache: cached and full logits agreed to 1.8e-05; 127 new tokens took 0.18 s recomputing and 0.09 s with
+#   the cache (×2.1; a tiny model on a CPU is dominated by per-step overhead, so the gap grows with model size and
+#   length), with identical tokens.
