@@ -186,19 +186,28 @@ def beam_search(model_fn: ModelFn, prompt_ids: Tensor | Sequence[int], max_new_t
 @torch.no_grad()
 def sequence_nll(model_fn: ModelFn, ids: Tensor | Sequence[int], start: int = 1,
                  block_size: int | None = None) -> float:
-    """Mean NLL (nats/token) of tokens ``ids[start:]`` given what precedes them, under ``model_fn``:
-    −1/(T−s) Σ_{t ≥ s} log p(x_t | x_{<t}). With ``block_size`` each token sees at most that many before it."""
+    """Mean NLL (nats/token) of tokens ``ids[..., start:]`` given what precedes them, under ``model_fn``:
+    −1/(B(T−s)) Σ_b Σ_{t ≥ s} log p(x_t | x_{<t}).
+
+    With ``block_size`` the targets are scored in chunks of block_size/2, each under a window of the last
+    ``block_size`` tokens, so every token sees at least half a block of context (a strided evaluation).
+    """
     ids = _as_batch(ids)
-    if not 1 <= start < ids.shape[1]:
-        raise ValueError(f"start must be in 1..{ids.shape[1] - 1} for a sequence of {ids.shape[1]} tokens")
-    if block_size is None or ids.shape[1] - 1 <= block_size:
-        out = model_fn(ids[:, :-1])
-        logits = (out[0] if isinstance(out, tuple) else out).float()       # (B, T-1, V)
-        nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")   # (B, T-1)
-        return float(nll[:, start - 1:].mean())
-    losses = [-_last_logits(model_fn, ids[:, :t], block_size).log_softmax(-1)[:, ids[0, t]]
-              for t in range(start, ids.shape[1])]                         # one window per token
-    return float(torch.cat(losses).mean())
+    T = ids.shape[1]
+    if not 1 <= start < T:
+        raise ValueError(f"start must be in 1..{T - 1} for a sequence of {T} tokens, got {start}")
+    window = T if block_size is None else block_size
+    stride = window if block_size is None else max(1, window // 2)
+    total, count = 0.0, 0
+    for a in range(start, T, stride):                                      # targets a .. b-1
+        b = min(a + stride, T)
+        lo = max(0, b - 1 - window)                                        # inputs lo .. b-2
+        out = model_fn(ids[:, lo:b - 1])
+        logits = (out[0] if isinstance(out, tuple) else out).float()       # (B, b-1-lo, V)
+        nll = F.cross_entropy(logits.transpose(1, 2), ids[:, lo + 1:b], reduction="none")   # (B, b-1-lo)
+        part = nll[:, a - lo - 1:]                                         # only the targets of this chunk
+        total, count = total + float(part.sum()), count + part.numel()
+    return total / count
 
 
 def distinct_n(sequences: Sequence, n: int) -> float:

@@ -164,6 +164,17 @@ def test_sequence_nll_matches_a_direct_sum_and_windows():
     assert math.isclose(sequence_nll(model, ids, block_size=2), direct, rel_tol=1e-5)
     tail = -sum(float(logp[a, b]) for a, b in zip(ids[2:-1].tolist(), ids[3:].tolist())) / 3
     assert math.isclose(sequence_nll(model, ids, start=3), tail, rel_tol=1e-5)
+    assert math.isclose(sequence_nll(model, ids, start=3, block_size=3), tail, rel_tol=1e-5)
+    # a model that sees its whole window: the strided evaluation gives each token >= block_size/2 of context
+    seen = []
+    def recorder(idx):
+        seen.append(idx.shape[1])
+        return model(idx)
+    long = torch.randint(0, V, (2, 40))
+    sequence_nll(recorder, long, block_size=8)
+    assert max(seen) <= 8 and sum(seen) < 40 * 3
+    both = sequence_nll(model, long)
+    assert math.isclose(both, (sequence_nll(model, long[:1]) + sequence_nll(model, long[1:])) / 2, rel_tol=1e-5)
 
 
 def test_distinct_n_and_longest_copied_substring():
