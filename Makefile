@@ -16,7 +16,7 @@ help:
 	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP))"
 	@echo "make test     install if needed, run every test and every notebook (FAST mode)"
 	@echo "make unit | notebooks | browser | pairing | lint   run one part of 'make test'"
-	@echo "make sync     re-pair every .ipynb with its .py twin (jupytext)"
+	@echo "make sync     re-pair every .ipynb with its .py twin (or only NB=\"chapters/03_x.py ...\")"
 	@echo "make bench    benchmarks of the reference models on this device"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
 
@@ -41,7 +41,7 @@ unit: install
 	$(PY) -m pytest tests -n $(WORKERS) -m "not browser"
 
 notebooks: install
-	AIGC_FAST=1 $(PY) -m pytest -p no:python --nbval-lax --nbval-current-env -n $(WORKERS) --dist loadscope $(NOTEBOOKS)
+	AIGC_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -p no:python --nbval-lax --nbval-current-env -n $(WORKERS) --dist loadscope $(NOTEBOOKS)
 
 browser: install
 	$(PY) -m pytest tests -m browser
@@ -53,7 +53,7 @@ lint: install
 	$(PY) -m ruff check .
 
 sync: install
-	$(PY) tools/notebooks.py sync
+	$(PY) tools/notebooks.py sync $(NB)
 
 bench: install
 	$(PY) -m benchmarks

@@ -1,5 +1,6 @@
-"""Keep notebook pairs tidy: ``python tools/notebooks.py sync`` re-pairs every chapter and solution
-(.py percent twin <-> .ipynb), sets the python3 kernel and strips outputs from the .ipynb files.
+"""Keep notebook pairs tidy: ``python tools/notebooks.py sync [PATH ...]`` re-pairs every chapter and solution
+(or only the given ones, by .py or .ipynb path): .py percent twin <-> .ipynb, newest wins; it sets the python3
+kernel and strips outputs from the .ipynb files.
 
 ``python tools/notebooks.py check`` prints every pair that disagrees (exit 1 if any) - the same check
 ``tests/test_pairing.py`` runs.
@@ -52,8 +53,11 @@ def pair_problems(ipynb: Path) -> list[str]:
     return problems
 
 
-def sync() -> None:
+def sync(only: list[str] | None = None) -> None:
+    chosen = {Path(p).resolve().with_suffix(".ipynb") for p in only} if only else None
     for ipynb in notebook_paths():
+        if chosen is not None and ipynb not in chosen:
+            continue
         py = ipynb.with_suffix(".py")
         newest = max((p for p in (ipynb, py) if p.exists()), key=lambda p: p.stat().st_mtime)
         nb = jupytext.read(newest)
@@ -67,8 +71,8 @@ def sync() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[1:] == ["sync"]:
-        sync()
+    if argv[1:2] == ["sync"]:
+        sync(argv[2:])
         return 0
     if argv[1:] == ["check"]:
         problems = [p for nb in notebook_paths() for p in pair_problems(nb)]

@@ -17,7 +17,8 @@ $PY -m pytest tests -n "$WORKERS" --dist loadgroup || status=1
 t2=$SECONDS
 
 echo "== notebooks (nbval, AIGC_FAST=1)"
-AIGC_FAST=1 $PY -m pytest -p no:python --nbval-lax --nbval-current-env \
+# Two notebooks run at once on two cores: one thread per kernel avoids oversubscription (tiny models).
+AIGC_FAST=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY -m pytest -p no:python --nbval-lax --nbval-current-env \
     -n "$WORKERS" --dist loadscope --durations=0 chapters solutions || status=1
 t3=$SECONDS
 
