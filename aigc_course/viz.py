@@ -152,3 +152,26 @@ def plot_density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor], lim: float
     ax.imshow(density.cpu().numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma")
     ax.set_title(title or "density")
     return fig
+
+
+def _token_label(ch: str) -> str:
+    return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(ch, ch)
+
+
+def plot_attention(weights: torch.Tensor, tokens: list[str], title: str = "", ax=None):
+    """Heat map of a (T, T) attention matrix: rows are queries, columns the keys they look at."""
+    T = len(tokens)
+    if weights.shape != (T, T):
+        raise ValueError(f"weights must be ({T}, {T}) for {T} tokens, got {tuple(weights.shape)}")
+    size = min(2.0 + 0.22 * T, 9.0)
+    fig = ax.figure if ax is not None else new_figure(size, size)
+    ax = ax or fig.add_subplot()
+    ax.imshow(weights.detach().cpu().numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
+    labels = [_token_label(c) for c in tokens]
+    fontsize = 8 if T <= 40 else 5
+    ax.set_xticks(range(T), labels, fontsize=fontsize)
+    ax.set_yticks(range(T), labels, fontsize=fontsize)
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    ax.set_title(title, fontsize=9)
+    return fig

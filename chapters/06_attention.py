@@ -425,7 +425,8 @@ assert history.eval_logs["loss"][-1] < math.log(tokenizer.vocab_size)
 # is empty because of the causal mask.
 
 # %%
-from aigc_course.widgets.attention_viewer import AttentionViewer, attention_map, plot_attention
+from aigc_course.viz import plot_attention
+from aigc_course.widgets.attention_viewer import AttentionViewer, attention_map
 
 sample = "def area(radius):\n    return 3.14 * radius ** 2"
 fig = new_figure(12, 3.4)

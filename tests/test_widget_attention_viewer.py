@@ -5,7 +5,8 @@ import torch
 
 from aigc_course.data import CharTokenizer
 from aigc_course.models.transformer import GPT, GPTConfig
-from aigc_course.widgets.attention_viewer import AttentionViewer, attention_map, plot_attention
+from aigc_course.viz import plot_attention
+from aigc_course.widgets.attention_viewer import AttentionViewer, attention_map
 
 TEXTS = ["def f(x):\n    return x", "hello world"]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aigc_course.viz import plot_attention
+
 
 def attention_map(model, tokenizer, text: str, layer: int, head: int | None) -> tuple[list[str], Tensor]:
     """The characters of ``text`` (its last block_size) and the weights (T, T) of one layer and head.
@@ -30,31 +32,6 @@ def attention_map(model, tokenizer, text: str, layer: int, head: int | None) -> 
     weights = maps[layer, 0]                                    # (nh, T, T)
     weights = weights.mean(0) if head is None else weights[head]   # (T, T)
     return [tokenizer.decode([i]) for i in ids], weights
-
-
-def _label(ch: str) -> str:
-    return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(ch, ch)
-
-
-def plot_attention(weights: Tensor, tokens: list[str], title: str = "", ax=None):
-    """Heat map of a (T, T) attention matrix: rows are queries, columns the keys they look at."""
-    from aigc_course.viz import new_figure
-
-    T = len(tokens)
-    if weights.shape != (T, T):
-        raise ValueError(f"weights must be ({T}, {T}) for {T} tokens, got {tuple(weights.shape)}")
-    size = min(2.0 + 0.22 * T, 9.0)
-    fig = ax.figure if ax is not None else new_figure(size, size)
-    ax = ax or fig.add_subplot()
-    ax.imshow(weights.detach().cpu().numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
-    labels = [_label(c) for c in tokens]
-    fontsize = 8 if T <= 40 else 5
-    ax.set_xticks(range(T), labels, fontsize=fontsize)
-    ax.set_yticks(range(T), labels, fontsize=fontsize)
-    ax.set_xlabel("key (attended to)")
-    ax.set_ylabel("query (attending)")
-    ax.set_title(title, fontsize=9)
-    return fig
 
 
 class AttentionViewer:
