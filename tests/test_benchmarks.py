@@ -1,0 +1,48 @@
+"""A tiny benchmark run returns well-formed results (timings are never asserted on)."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from benchmarks.__main__ import main
+from benchmarks.runner import format_table, run, write_json
+from benchmarks.workloads import MODELS, build
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_model_builds_quick_workloads_with_positive_flops():
+    for model in MODELS:
+        for w in build(model, quick=True, device=torch.device("cpu")):
+            assert w.model == model and w.kind in ("train", "generate") and w.unit in ("samples", "tokens")
+            assert w.items > 0 and w.flops > 0 and w.parameters > 0
+
+
+def test_tiny_run_is_well_formed_and_written_as_json(tmp_path):
+    report = run(models=("vae", "lstm"), modes=("fp32",), quick=True, repeats=1, progress=False)
+    rows = report["results"]
+    assert {(r["model"], r["kind"]) for r in rows} == {("vae", "train"), ("vae", "generate"), ("lstm", "train")}
+    for r in rows:
+        assert r["error"] is None, r["error"]
+        assert r["seconds_median"] > 0 and math.isfinite(r["throughput"]) and r["throughput"] > 0
+        assert r["fraction_of_peak"] > 0
+    assert "| vae | train | fp32 |" in format_table(report)
+    path = write_json(report, tmp_path / "r.json")
+    assert json.loads(path.read_text())["environment"]["torch"] == torch.__version__
+
+
+def test_bad_names_are_rejected():
+    with pytest.raises(ValueError, match="unknown model or mode"):
+        run(models=("diffusion",), modes=("fp32",), quick=True)
+    with pytest.raises(SystemExit):
+        main(["--quick", "--models", "nope"])
+    with pytest.raises(ValueError, match="unknown model"):
+        build("nope", True, torch.device("cpu"))
