@@ -236,7 +236,8 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
              opt_d: torch.optim.Optimizer, sample_real: Callable[[int], Tensor | tuple[Tensor, Tensor]],
              sample_latent: Callable[[int], Tensor], *, loss: str = "non_saturating", d_steps: int = 1,
              batch_size: int = 128, gp_weight: float = 10.0,
-             sample_labels: Callable[[int], Tensor] | None = None) -> Callable[[int], dict[str, float]]:
+             sample_labels: Callable[[int], Tensor] | None = None,
+             rng: torch.Generator | None = None) -> Callable[[int], dict[str, float]]:
     """A ``step_fn`` for :func:`aigc_course.train.train`: ``d_steps`` updates of D, then one of G.
 
     - ``sample_real(B)`` returns real points (B, ...) or, for a conditional GAN, ``(points, labels)``.
@@ -245,6 +246,7 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
       generator loss), or ``wgan-gp`` (:func:`critic_loss` + ``gp_weight`` · :func:`gradient_penalty`,
       G minimises :func:`wasserstein_generator_loss`).
     - ``sample_labels(B)``: labels for the fakes of a conditional GAN (default: the real batch's labels).
+    - ``rng``: the generator for the gradient penalty's mixing weights (reproducible runs).
     Returns ``{"loss_d", "loss_g"}`` (the last D step's loss) and, for WGAN-GP, ``"gp"``.
     """
     if loss not in GAN_LOSSES:
@@ -261,7 +263,7 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
         real_logits, fake_logits = _call(discriminator, real, real_labels), _call(discriminator, fake, fake_labels)
         logs = {}
         if loss == "wgan-gp":
-            gp = gradient_penalty(discriminator, real, fake, fake_labels)
+            gp = gradient_penalty(discriminator, real, fake, fake_labels, generator=rng)
             loss_d = critic_loss(real_logits, fake_logits) + gp_weight * gp
             logs["gp"] = gp.item()
         else:
