@@ -16,6 +16,10 @@ Images: data sets give pixels in [0, 1]; the networks work in [-1, 1] (:func:`to
 :func:`to_pixels`). Conditional models (``num_classes > 0``) take a label: the generator reads
 ``[z, one_hot(y)]``, the discriminator reads the image with ``num_classes`` extra constant channels that
 hold ``one_hot(y)`` (Mirza & Osindero, 2014), so both know which digit is meant.
+
+Training reuses chapter 02: :func:`image_gan_step` feeds image batches to
+:func:`aigc_course.models.gan.gan_step`, whose losses work on logits. The fully connected image GAN
+(:func:`build_flat_gan`) is chapter 02's MLP pair with a reshape.
 """
 
 from __future__ import annotations
