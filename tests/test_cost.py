@@ -134,3 +134,20 @@ def test_achieved_fraction():
     assert achieved_fraction(flops=1e9, seconds=0.5, peak_flops_per_s=4e9) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="must be positive"):
         achieved_fraction(1e9, 0.0, 1e9)
+
+
+def test_cost_calculator_widget_headless():
+    """The chapter's calculator: ipywidgets.interactive over cost_per_items; moving a slider updates the result."""
+    widgets = pytest.importorskip("ipywidgets")
+
+    def price(watts=35.0, price_per_hour=0.08):
+        a = CostAssumptions(watts=watts, price_per_hour=price_per_hour)
+        return cost_per_items(0.01, 1, per=1000, assumptions=a)["total_usd"]
+
+    w = widgets.interactive(price, watts=(5.0, 1000.0, 5.0), price_per_hour=(0.0, 5.0, 0.01))
+    w.update()
+    base = w.result
+    w.children[0].value = 700.0
+    assert w.result > base
+    w.children[1].value = 0.0
+    assert w.result == pytest.approx(cost_estimate(10.0, CostAssumptions(watts=700.0, price_per_hour=0.0))["total_usd"])
