@@ -232,6 +232,13 @@ def _split(batch: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None
     return (batch[0], batch[1]) if isinstance(batch, tuple | list) else (batch, None)
 
 
+def _check_step_args(loss: str, d_steps: int, batch_size: int) -> None:
+    if loss not in GAN_LOSSES:
+        raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
+    _positive_int("d_steps", d_steps)
+    _positive_int("batch_size", batch_size)
+
+
 def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, sample_real: Callable[[int], Tensor | tuple[Tensor, Tensor]],
              sample_latent: Callable[[int], Tensor], *, loss: str = "non_saturating", d_steps: int = 1,
@@ -247,12 +254,8 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
       G minimises :func:`wasserstein_generator_loss`).
     - ``sample_labels(B)``: labels for the fakes of a conditional GAN (default: the real batch's labels).
     - ``rng``: the generator for the gradient penalty's mixing weights (reproducible runs).
-    Returns ``{"loss_d", "loss_g"}`` (the last D step's loss) and, for WGAN-GP, ``"gp"``.
-    """
-    if loss not in GAN_LOSSES:
-        raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
-    _positive_int("d_steps", d_steps)
-    _positive_int("batch_size", batch_size)
+    Returns ``{"loss_d", "loss_g"}`` (the last D step's loss) and, for WGAN-GP, ``"gp"``."""
+    _check_step_args(loss, d_steps, batch_size)
     g_kind = "wasserstein" if loss == "wgan-gp" else loss
 
     def d_update() -> tuple[dict[str, float], Tensor | None]:
