@@ -1,0 +1,587 @@
+# %% [markdown]
+# # Chapter 08 — Text generation: from counting to GPT, and how to sample
+#
+# **What you will learn**
+# - language modelling as next-token prediction; cross-entropy, bits per character and perplexity, and how
+#   they relate;
+# - tokenisation: characters versus byte-pair encoding (BPE), trained from scratch and compared with
+#   Hugging Face `tokenizers`;
+# - a ladder of models on one corpus and one budget: a smoothed n-gram, a Bengio-style MLP, an LSTM and the
+#   GPT of chapter 07;
+# - decoding: greedy, temperature, top-k, top-p, beam search and repetition penalty, each defined precisely
+#   and measured (diversity and quality);
+# - what goes wrong: repetition loops, exposure bias, memorisation.
+#
+# **Prerequisites**: chapter 07 (the GPT). **Time**: about 1 hour to read; the full run takes about
+# 10 minutes on a 2-core CPU (1 minute on a GPU). FAST mode runs in well under a minute.
+
+# %%
+from aigc_course.config import banner, budget, fast_mode
+
+print(banner())
+
+# %% [markdown]
+# ## 1. The corpus and the task
+#
+# The offline corpus is the English documentation shipped inside Python itself (`pydoc_data`), about
+# 465,000 characters. A language model assigns a probability to a text by the chain rule,
+#
+# $$p(x_1, \dots, x_T) = \prod_{t=1}^{T} p(x_t \mid x_{<t}),$$
+#
+# so all it has to learn is the **next-token** distribution $p(x_t \mid x_{<t})$.
+
+# %%
+import math
+import time
+
+import torch
+
+from aigc_course.data.text import CharTokenizer, get_batch, load_corpus, train_val_split
+from aigc_course.device import get_device, seed_everything
+
+seed_everything(0)
+device = get_device()
+text = load_corpus("python-docs", max_chars=budget(full=10_000_000, fast=60_000))
+tok = CharTokenizer.from_text(text)
+ids = torch.tensor(tok.encode(text))
+train_ids, val_ids = train_val_split(ids, 0.1)
+V = tok.vocab_size
+print(f"{len(text):,} characters, vocabulary of {V}; {len(train_ids):,} for training, {len(val_ids):,} for validation")
+print(repr(text[20_000:20_200]))
+
+# %% [markdown]
+# ## 2. Loss, bits per character, perplexity
+#
+# Training minimises the **cross-entropy** of the data under the model, the mean negative log-likelihood
+# per token in nats:
+#
+# $$\mathcal{L} = -\frac{1}{N} \sum_{t=1}^{N} \ln p(x_t \mid x_{<t}).$$
+#
+# Two other names for the same number:
+#
+# - **bits per character** (bpc): the same average in base 2, $\text{bpc} = \mathcal{L} / \ln 2$ — the
+#   length a perfect arithmetic coder driven by the model would need per character;
+# - **perplexity**: $\text{PPL} = \exp(\mathcal{L}) = 2^{\text{bpc}} = \big(\prod_t p(x_t\mid x_{<t})\big)^{-1/N}$,
+#   the size of a uniform choice that would be as surprising. A uniform model over $V$ tokens has
+#   $\mathcal{L} = \ln V$ and $\text{PPL} = V$.
+#
+# Checks, on a unigram model (character frequencies) and on the uniform model:
+
+# %%
+from torch.nn import functional as F
+
+from aigc_course.metrics import bits_per_token, perplexity
+
+counts = torch.bincount(train_ids, minlength=V).double() + 1                  # add-one: nothing impossible
+unigram = counts / counts.sum()
+nll = -unigram[val_ids].log().mean().item()                                    # L in nats
+ppl_product = math.exp(-unigram[val_ids].log().sum().item() / len(val_ids))   # (Π p)^(-1/N), in logs
+print(f"unigram: L = {nll:.3f} nats, bpc = {bits_per_token(nll):.3f}, perplexity = {perplexity(nll):.2f}")
+assert math.isclose(perplexity(nll), math.exp(nll)) and math.isclose(perplexity(nll), ppl_product)
+assert math.isclose(2 ** bits_per_token(nll), perplexity(nll))
+uniform_loss = F.cross_entropy(torch.zeros(10, V), torch.arange(10) % V).item()
+assert math.isclose(uniform_loss, math.log(V), rel_tol=1e-6) and math.isclose(perplexity(uniform_loss), V, rel_tol=1e-6)
+
+# %% [markdown]
+# ## 3. Tokenisation: characters or byte pairs
+#
+# A character tokenizer is simple and never meets an unknown word, but sequences are long. **Byte-pair
+# encoding** (Sennrich et al., 2016) starts from the 256 byte values (so *any* UTF-8 text can be encoded)
+# and repeats one rule: *find the most frequent adjacent pair $(a, b)$, add the token $ab$, replace every
+# occurrence.* Let us do the first merge by hand, then train the library's tokenizer and check that it
+# made the same choice.
+
+# %%
+from collections import Counter
+
+from aigc_course.data.bpe import BPETokenizer, chunks, hf_token_bytes, merge
+
+pieces = Counter(chunks(text))                                     # merges never cross these pieces
+pairs = Counter()
+for piece, freq in pieces.items():
+    b = piece.encode("utf-8")
+    for pair in zip(b, b[1:]):
+        pairs[pair] += freq
+first_pair, first_count = pairs.most_common(1)[0]
+print(f"most frequent pair: {bytes(first_pair)!r}, {first_count:,} times")
+
+BPE_VOCAB = budget(full=768, fast=300)
+t0 = time.perf_counter()
+bpe = BPETokenizer.train(text, BPE_VOCAB)
+train_seconds = time.perf_counter() - t0
+assert next(iter(bpe.merges)) == first_pair and bpe.merges[first_pair] == 256
+assert merge(list(b"aaab"), (97, 97), 256) == [256, 97, 98]
+print(f"trained {BPE_VOCAB - 256} merges in {train_seconds:.1f} s; some tokens:", bpe.token_strings()[400:420])
+
+# %% [markdown]
+# Byte-level BPE round-trips any string — accents, emoji, characters it never saw:
+
+# %%
+for sample in [text[:300], "naïve café — 漢字 🙂", "def f(x):\n\treturn x ** 2\n"]:
+    assert bpe.decode(bpe.encode(sample)) == sample
+val_text = text[len(text) - len(val_ids):]
+bpe_ids = bpe.encode(val_text)
+print(f"validation text: {len(val_text.encode()):,} bytes -> {len(bpe_ids):,} BPE tokens "
+      f"({len(val_text.encode()) / len(bpe_ids):.2f} bytes per token)")
+
+# %% [markdown]
+# **Against Hugging Face `tokenizers`.** Its byte-level BPE is the same algorithm in Rust, with GPT-2's
+# pre-tokenizer (letters and digits as separate classes, where ours uses Python's `\w`). We train it on the
+# same text with the same vocabulary size and compare the vocabularies, the compression, and the speed.
+
+# %%
+import tokenizers
+
+hf = tokenizers.Tokenizer(tokenizers.models.BPE())
+hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+hf.decoder = tokenizers.decoders.ByteLevel()
+trainer = tokenizers.trainers.BpeTrainer(vocab_size=BPE_VOCAB, show_progress=False,
+                                         initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+t0 = time.perf_counter()
+hf.train_from_iterator([text], trainer)
+hf_train_seconds = time.perf_counter() - t0
+
+ours_vocab = set(bpe.vocab.values())
+theirs_vocab = {hf_token_bytes(t) for t in hf.get_vocab()}
+overlap = len(ours_vocab & theirs_vocab) / len(ours_vocab)
+t0 = time.perf_counter()
+ours_n = len(BPETokenizer(bpe.merges).encode(val_text))                       # a fresh cache: fair timing
+ours_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+theirs_n = len(hf.encode(val_text).ids)
+theirs_s = time.perf_counter() - t0
+nbytes = len(val_text.encode())
+print(f"vocabulary overlap: {overlap:.0%} of our {len(ours_vocab)} tokens are also in theirs")
+print(f"{'':12}{'bytes/token':>12}{'train s':>9}{'encode s':>10}")
+print(f"{'ours':12}{nbytes / ours_n:12.2f}{train_seconds:9.2f}{ours_s:10.3f}")
+print(f"{'HF':12}{nbytes / theirs_n:12.2f}{hf_train_seconds:9.2f}{theirs_s:10.3f}")
+assert hf.decode(hf.encode(val_text[:500]).ids) == val_text[:500]
+assert overlap > 0.6 and abs(nbytes / ours_n - nbytes / theirs_n) < 0.5
+
+# %% [markdown]
+# The two learn mostly the same tokens and compress about equally; Rust is much faster. For the rest of the
+# chapter we model **characters**: the vocabulary is small, every model below can be trained in minutes,
+# and the losses are directly comparable (all in nats per character).
+#
+# ## 4. A ladder of models, one corpus, one budget
+#
+# Every model is trained on the same training characters and evaluated on the same validation windows of
+# 64 characters. The neural models see the same number of windows (batch 32 × 64 characters per step, the
+# same number of steps) and have a similar size (0.2–0.3 M parameters).
+
+# %%
+T, BATCH = 64, 32
+STEPS = budget(full=2500, fast=20)
+EVAL_WINDOWS = budget(full=128, fast=16)
+val_x, val_y = get_batch(val_ids, T, EVAL_WINDOWS, generator=torch.Generator().manual_seed(0))
+
+
+@torch.no_grad()
+def val_loss(model) -> float:
+    """Mean cross-entropy (nats/char) on the fixed validation windows."""
+    losses = [model(val_x[i:i + 16].to(device), val_y[i:i + 16].to(device))[1].item()
+              for i in range(0, EVAL_WINDOWS, 16)]
+    return sum(losses) / len(losses)
+
+
+ladder = {}   # name -> dict(loss, params, seconds, history)
+
+# %% [markdown]
+# ### Rung 1: counting (n-grams)
+#
+# An n-gram model reads $p(x_t \mid x_{t-n+1..t-1})$ off counts. Raw counts give probability 0 to anything
+# unseen, so they are **smoothed**. Add-$k$: $P(x\mid h) = \frac{c(hx)+k}{c(h)+kV}$. Interpolated
+# Kneser-Ney (Chen & Goodman, 1998) subtracts a discount $d$ from every count and gives the freed mass to the
+# shorter context $h'$:
+#
+# $$P_{KN}(x\mid h) = \frac{\max(c(hx)-d,0)}{c(h)} + \frac{d\,N_{1+}(h\,\bullet)}{c(h)}\,P_{KN}(x\mid h'),$$
+#
+# where lower orders count in how many distinct contexts a string appears. First a bigram with add-one,
+# by hand, against the library:
+
+# %%
+from aigc_course.models.ngram import NGramConfig, NGramLM
+
+table = torch.ones(V, V, dtype=torch.float64)                     # add-one: start every count at 1
+table.index_put_((train_ids[:-1], train_ids[1:]), torch.ones(len(train_ids) - 1, dtype=torch.float64),
+                 accumulate=True)
+ours = table / table.sum(1, keepdim=True)                         # P(x | previous character)
+bigram = NGramLM(NGramConfig(V, n=2, smoothing="add-k", k=1.0)).fit(train_ids)
+probe = val_ids[:50]
+assert torch.allclose(bigram.probs(probe[None])[0, 1:], ours[probe[1:]])
+assert torch.allclose(bigram.probs(probe[None]).sum(-1), torch.ones(1, 50, dtype=torch.float64))
+
+# %% [markdown]
+# Now Kneser-Ney for growing $n$. Counting takes seconds; the best order is chosen on validation.
+
+# %%
+orders = list(range(1, budget(full=8, fast=4) + 1))
+sweep = {}
+for n in orders:
+    t0 = time.perf_counter()
+    model = NGramLM(NGramConfig(V, n=n)).fit(train_ids)
+    sweep[n] = (val_loss(model), time.perf_counter() - t0, sum(len(t.keys) for t in model.tables))
+    print(f"n={n}: val loss {sweep[n][0]:.3f} nats/char, {sweep[n][2]:,} stored counts, {sweep[n][1]:.1f} s")
+best_n = min(sweep, key=lambda n: sweep[n][0])
+ladder["3-gram (KN)"] = {"loss": sweep[3][0], "params": sweep[3][2], "seconds": sweep[3][1], "history": None}
+
+# %% [markdown]
+# The ladder's first rung is the Kneser-Ney **trigram**, the classic baseline (Bengio et al. compared their
+# MLP with smoothed trigrams). Keep the sweep in mind: on this small, repetitive corpus a high-order
+# Kneser-Ney model is a *strong* baseline — see the dashed line in the chart below.
+#
+# ### A training helper for the neural rungs
+#
+# One optimiser (AdamW), a short warm-up then cosine decay, gradient clipping, the same batches for all.
+
+# %%
+from aigc_course.train import LivePlot, train
+
+
+def fit(name: str, model: torch.nn.Module, lr: float) -> dict:
+    seed_everything(1)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warm = max(1, STEPS // 25)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, STEPS) / STEPS))))
+    batches = torch.Generator().manual_seed(1)
+
+    def step_fn(step):
+        x, y = get_batch(train_ids, T, BATCH, generator=batches, device=device)
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        schedule.step()
+        return {"loss": loss.item()}
+
+    every = max(1, STEPS // budget(full=10, fast=2))                # evaluations and plot redraws
+    history = train(step_fn, STEPS, modules={"model": model}, eval_fn=lambda: {"val_loss": val_loss(model)},
+                    eval_every=every, callbacks=[LivePlot(every=every)], desc=name)
+    model.eval()
+    result = {"loss": history.last("val_loss"), "params": sum(p.numel() for p in model.parameters()),
+              "seconds": history.seconds, "history": history}
+    print(f"{name}: val loss {result['loss']:.3f} nats/char, {result['params']:,} parameters, "
+          f"{result['seconds']:.0f} s")
+    return result
+
+
+# %% [markdown]
+# ### Rung 2: a Bengio-style MLP
+#
+# The previous $k$ characters are embedded, concatenated, and passed through a tanh layer
+# (Bengio et al., 2003): $h = \tanh(W[C(x_{t-k+1});\dots;C(x_t)] + b)$, $z = Uh + c$. Similar contexts share
+# strength through the embeddings instead of being counted separately. Built in the open for one position,
+# then compared with the library:
+
+# %%
+from aigc_course.models.mlp_lm import MLPLM, MLPLMConfig
+
+seed_everything(0)
+mlp = MLPLM(MLPLMConfig(V, context=16, n_embd=24, n_hidden=512))
+x = val_x[:2]
+C = mlp.embed.weight
+window = x[1, -16:]                                                # the last 16 characters of row 1
+e = C[window].reshape(-1)                                          # (16·24,): concatenated embeddings
+z = mlp.out(torch.tanh(mlp.hidden(e)))                             # (V,)
+assert torch.allclose(z, mlp(x)[0][1, -1], atol=1e-5)
+
+# %%
+ladder["MLP"] = fit("MLP", mlp, lr=3e-3)
+
+# %% [markdown]
+# ### Rung 3: an LSTM
+#
+# A recurrent state carries the whole past. The cell: $i,f,o = \sigma(\cdot)$, $g = \tanh(\cdot)$ of
+# $W x_t + U h_{t-1} + b$; $c_t = f\odot c_{t-1} + i \odot g$; $h_t = o \odot \tanh(c_t)$. The additive
+# update of $c_t$ is what lets gradients survive many steps. Our written-out cell against PyTorch's fused
+# `nn.LSTM`:
+
+# %%
+from aigc_course.models.rnn import LSTMConfig, LSTMLM, lstm_cell
+
+seed_everything(0)
+lstm = LSTMLM(LSTMConfig(V, n_embd=32, n_hidden=256, n_layers=1))
+assert torch.allclose(lstm.unrolled(val_x[:2, :20]), lstm(val_x[:2, :20])[0], atol=1e-5)
+
+# %%
+ladder["LSTM"] = fit("LSTM", lstm, lr=4e-3)
+
+# %% [markdown]
+# ### Rung 4: the GPT of chapter 07
+#
+# Causal self-attention over the 64-character window; the tiny preset (4 layers, width 64).
+
+# %%
+from aigc_course.models.transformer import GPT, GPTConfig
+
+seed_everything(0)
+gpt = GPT(GPTConfig.tiny(vocab_size=V, block_size=T))
+ladder["GPT"] = fit("GPT", gpt, lr=4e-3)
+
+# %% [markdown]
+# ### The ladder on one chart
+
+# %%
+from aigc_course.viz import new_figure
+
+fig = new_figure(11, 3.8)
+ax, bx = fig.subplots(1, 2)
+for name, r in ladder.items():
+    if r["history"] is not None:
+        ax.plot(r["history"].eval_steps, r["history"].eval_logs["val_loss"], marker="o", label=name)
+    else:
+        ax.axhline(r["loss"], color="grey", label=name)
+ax.axhline(sweep[best_n][0], color="grey", ls="--", label=f"{best_n}-gram (KN), best n")
+ax.set_xlabel("step"), ax.set_ylabel("validation loss (nats/char)"), ax.legend(fontsize=8)
+ax.set_title("validation loss during training")
+names = list(ladder)
+bx.bar(names, [ladder[k]["loss"] for k in names], color=[f"C{i}" for i in range(len(names))])
+for i, k in enumerate(names):
+    bx.text(i, ladder[k]["loss"], f"{ladder[k]['loss']:.3f}\n{ladder[k]['params'] / 1e3:.0f}k / "
+            f"{ladder[k]['seconds']:.0f}s", ha="center", va="bottom", fontsize=8)
+bx.set_ylabel("final validation loss"), bx.set_title("loss, size (params or counts) / time")
+bx.set_ylim(0, max(r["loss"] for r in ladder.values()) * 1.3)
+fig
+
+# %%
+for name, r in ladder.items():
+    print(f"{name:12} {r['loss']:.3f} nats/char  {bits_per_token(r['loss']):.2f} bpc  "
+          f"ppl {perplexity(r['loss']):5.2f}  {r['params']:>9,} params/counts  {r['seconds']:6.1f} s")
+print(f"best n-gram: n={best_n}, {sweep[best_n][0]:.3f} nats/char")
+assert all(r["loss"] < math.log(V) for r in ladder.values())   # every rung beats the uniform guess
+if not fast_mode():
+    assert ladder["MLP"]["loss"] < ladder["3-gram (KN)"]["loss"]
+    assert max(ladder["LSTM"]["loss"], ladder["GPT"]["loss"]) < ladder["MLP"]["loss"]
+
+# %% [markdown]
+# ## 5. Decoding: from a distribution to text
+#
+# With logits $z$ and $p = \mathrm{softmax}(z)$, every strategy below is a rule for picking $x_{t+1}$:
+#
+# | strategy | definition |
+# |---|---|
+# | greedy | $x = \arg\max_v z_v$ |
+# | temperature $\tau$ | sample from $\mathrm{softmax}(z/\tau)$; $\tau\to 0$ is greedy, $\tau \to \infty$ uniform |
+# | top-$k$ | keep the $k$ largest $z_v$, renormalise, sample |
+# | top-$p$ (nucleus) | keep the smallest set $S$ of most likely tokens with $\sum_{v\in S} p_v \ge p$, renormalise |
+# | beam search ($W$) | keep the $W$ prefixes of highest $\sum_t \ln p(y_t\mid y_{<t})$; $W=1$ is greedy |
+# | repetition penalty $\theta$ | for tokens already generated, $z_v \leftarrow z_v/\theta$ if $z_v>0$ else $z_v\theta$ |
+#
+# Temperature, by hand, and the limits:
+
+# %%
+from aigc_course import sampling
+
+z = gpt(val_x[:1].to(device))[0][0, -1].cpu()                      # next-char logits after a real window
+for tau in (0.5, 1.0, 2.0):
+    by_hand = torch.exp(z / tau) / torch.exp(z / tau).sum()
+    assert torch.allclose(by_hand, sampling.apply_temperature(z, tau).softmax(-1), atol=1e-6)
+g = torch.Generator().manual_seed(0)
+assert sampling.sample_next(z[None], temperature=1e-4, generator=g) == sampling.greedy(z)
+kept = torch.isfinite(sampling.top_k_filter(z, 5))
+assert kept.sum() == 5
+nucleus = torch.isfinite(sampling.top_p_filter(z, 0.9))
+assert z.softmax(-1)[nucleus].sum() >= 0.9 and z.softmax(-1)[nucleus].sum() - z.softmax(-1)[nucleus].min() < 0.9
+prompt = "The list "
+prompt_ids = torch.tensor(tok.encode(prompt))
+beam1, _ = sampling.beam_search(gpt, prompt_ids, 20, beam_width=1, block_size=T)
+assert torch.equal(beam1, sampling.generate(gpt, prompt_ids, 20, greedy=True, block_size=T)[0])
+
+# %% [markdown]
+# Every strategy on the same prompt, four samples each. **Diversity**: distinct-$n$, the share of
+# $n$-grams that are different (1 = nothing repeats). **Quality**: the sample's own loss under the model
+# (low = the model finds it likely; *too* low often means dull or looping).
+
+# %%
+LENGTH = budget(full=300, fast=24)
+strategies = {
+    "greedy": dict(greedy=True),
+    "τ = 0.7": dict(temperature=0.7),
+    "τ = 1.0": dict(temperature=1.0),
+    "τ = 1.5": dict(temperature=1.5),
+    "top-k 10": dict(top_k=10),
+    "top-p 0.9": dict(top_p=0.9),
+    "greedy + rep. penalty 1.3": dict(greedy=True, repetition_penalty=1.3),
+}
+batch_prompt = prompt_ids.expand(4, -1)
+samples = {}
+print(f"{'strategy':28}{'distinct-2':>11}{'distinct-4':>11}{'loss':>7}")
+for name, kwargs in strategies.items():
+    out = sampling.generate(gpt, batch_prompt, LENGTH, block_size=T, generator=torch.Generator().manual_seed(0),
+                            **kwargs)
+    new = out[:, len(prompt_ids):]
+    d2 = sum(sampling.distinct_n(row.tolist(), 2) for row in new) / 4
+    d4 = sum(sampling.distinct_n(row.tolist(), 4) for row in new) / 4
+    loss = sampling.sequence_nll(gpt, out, start=len(prompt_ids), block_size=T)
+    samples[name] = (tok.decode(out[0]), d2, d4, loss)
+    print(f"{name:28}{d2:11.3f}{d4:11.3f}{loss:7.2f}")
+best, score = sampling.beam_search(gpt, prompt_ids, LENGTH, beam_width=4, block_size=T)
+beam_loss = sampling.sequence_nll(gpt, best, start=len(prompt_ids), block_size=T)
+samples["beam 4"] = (tok.decode(best), sampling.distinct_n(best[len(prompt_ids):].tolist(), 2),
+                     sampling.distinct_n(best[len(prompt_ids):].tolist(), 4), beam_loss)
+print(f"{'beam 4':28}{samples['beam 4'][1]:11.3f}{samples['beam 4'][2]:11.3f}{beam_loss:7.2f}")
+assert samples["τ = 1.5"][1] >= samples["τ = 0.7"][1] - 0.05   # hotter is (about) more diverse
+assert samples["τ = 1.5"][3] > samples["τ = 0.7"][3]           # ... and less likely under the model
+
+# %%
+for name in ("greedy", "τ = 0.7", "top-p 0.9", "beam 4", "greedy + rep. penalty 1.3"):
+    print(f"--- {name} ---\n{samples[name][0][:250]}\n")
+
+# %% [markdown]
+# ## 6. The sampling playground
+#
+# Type a prompt and turn the knobs. Characters the model has never seen are reported, not crashed on.
+
+# %%
+from aigc_course.widgets.sampling_playground import SamplingPlayground
+
+playground = SamplingPlayground(gpt, tok, prompt="The list ", length=budget(full=200, fast=20), block_size=T)
+playground.widget
+
+# %%
+playground.temperature.value = 0.5                                 # what a test (or you) can do headless
+assert playground.result.error is None and len(playground.result.text) == playground.length.value
+playground.prompt.value = "€uro"
+print(playground.result)
+assert "outside the vocabulary" in playground.result.error
+playground.prompt.value = "The list "
+
+# %% [markdown]
+# ## 7. What goes wrong
+#
+# **Repetition loops.** Greedy decoding and beam search maximise likelihood step by step; once a phrase is
+# likely enough to repeat, the repeat makes it likelier still. Their distinct-4 above is the lowest; the
+# repetition penalty breaks the loop at a cost in fluency.
+#
+# **Exposure bias.** In training the model always conditions on *real* text (teacher forcing); when it
+# generates, it conditions on *its own* output, mistakes included, which it never saw in training. Here is
+# the mechanism, measured: corrupt a share of the context characters (as if the model had made mistakes)
+# and look at the loss of the next characters.
+
+# %%
+@torch.no_grad()
+def loss_after_corruption(share: float) -> float:
+    x, y = val_x.clone(), val_y
+    g = torch.Generator().manual_seed(0)
+    noisy = torch.rand(x[:, :48].shape, generator=g) < share        # corrupt the first 48 positions only
+    x[:, :48] = torch.where(noisy, torch.randint(0, V, x[:, :48].shape, generator=g), x[:, :48])
+    logits = gpt(x.to(device))[0][:, 48:].cpu()                     # predictions for the last 16 positions
+    return F.cross_entropy(logits.transpose(1, 2), y[:, 48:]).item()
+
+
+shares = [0.0, 0.05, 0.1, 0.2, 0.4]
+corrupted = [loss_after_corruption(s) for s in shares]
+print("share of context corrupted -> loss on the next characters:",
+      ", ".join(f"{s:.0%}: {c:.3f}" for s, c in zip(shares, corrupted)))
+assert corrupted[-1] > corrupted[0] or fast_mode()            # an untrained (FAST) model ignores context
+
+# %% [markdown]
+# **Memorisation.** A sample may copy its training text. The longest substring of a sample that occurs
+# verbatim in the training text, next to the same measure for an unseen validation passage of the same
+# length (which tells how long a copy happens by chance on this corpus):
+
+# %%
+from aigc_course.sampling import longest_copied_substring
+
+train_text = text[: len(train_ids)]
+for name in ("τ = 1.0", "greedy"):
+    copied = longest_copied_substring(samples[name][0][len(prompt):], train_text)
+    print(f"{name:8}: longest copied stretch {len(copied):3d} chars: {copied!r}")
+reference = longest_copied_substring(val_text[:LENGTH], train_text)
+print(f"real validation text: {len(reference)} chars: {reference!r}")
+
+# %% [markdown]
+# ## 8. Exercises
+#
+# Each cell checks your answer when you run it. Worked solutions: `solutions/08_text_generation_solutions.ipynb`.
+#
+# **Exercise 1 — perplexity.** Return the perplexity of `logits` (N, V) against `targets` (N,).
+
+# %% tags=["exercise"]
+import torch
+from aigc_course.exercises import ch08
+
+
+def my_perplexity(logits, targets):
+    # YOUR CODE: exp of the mean cross-entropy (nats)
+    raise NotImplementedError
+
+
+ch08.perplexity(my_perplexity)
+
+# %% [markdown]
+# **Exercise 2 — top-k.** Keep the `k` largest logits of each row unchanged; set the others to `-inf`.
+
+# %% tags=["exercise"]
+import torch
+from aigc_course.exercises import ch08
+
+
+def my_top_k(logits, k):
+    # YOUR CODE
+    raise NotImplementedError
+
+
+ch08.top_k(my_top_k)
+
+# %% [markdown]
+# **Exercise 3 — top-p.** Keep the smallest set of most likely tokens whose probabilities sum to at least
+# `p`; set the other logits to `-inf`. Hint: sort, take the cumulative sum, and keep a token when the mass
+# *before* it is still below `p`.
+
+# %% tags=["exercise"]
+import torch
+from aigc_course.exercises import ch08
+
+
+def my_top_p(logits, p):
+    # YOUR CODE
+    raise NotImplementedError
+
+
+ch08.top_p(my_top_p)
+
+# %% [markdown]
+# **Exercise 4 — one BPE merge.** Replace every occurrence of `pair` in `ids` (scanning left to right,
+# without overlaps) by `new_id`.
+
+# %% tags=["exercise"]
+from aigc_course.exercises import ch08
+
+
+def my_merge(ids, pair, new_id):
+    # YOUR CODE
+    raise NotImplementedError
+
+
+ch08.bpe_merge(my_merge)
+
+# %% [markdown]
+# ## Summary
+#
+# - A language model is a next-token classifier; its cross-entropy $\mathcal{L}$, bits per character
+#   $\mathcal{L}/\ln 2$ and perplexity $e^{\mathcal{L}}$ are one number in three units.
+# - Byte-level BPE trades a bigger vocabulary for shorter sequences and never meets an unknown character.
+# - Counting with good smoothing is a strong baseline on a small corpus; neural models share strength
+#   between similar contexts (MLP), carry an unbounded past (LSTM) or attend to all of the window (GPT).
+# - Decoding is a choice separate from the model: greedy and beam search loop, high temperature rambles;
+#   top-k / top-p cut the unreliable tail.
+#
+# **Pitfalls.** Comparing losses across different tokenizers (normalise per character or per byte);
+# evaluating on text that overlaps the training text; temperature ≤ 0 (use greedy); forgetting `model.eval()`
+# while sampling (dropout); reading a low sample loss as quality (loops are likely).
+#
+# **Further reading.** Shannon, *Prediction and Entropy of Printed English* (1951); Chen & Goodman, *An
+# Empirical Study of Smoothing Techniques for Language Modeling* (1998); Bengio et al., *A Neural
+# Probabilistic Language Model* (2003); Hochreiter & Schmidhuber, *Long Short-Term Memory* (1997);
+# Sennrich et al., *Neural Machine Translation of Rare Words with Subword Units* (2016); Radford et al.,
+# *Language Models are Unsupervised Multitask Learners* (2019); Fan et al., *Hierarchical Neural Story
+# Generation* (2018); Holtzman et al., *The Curious Case of Neural Text Degeneration* (2020); Keskar et al.,
+# *CTRL* (2019); Bengio et al., *Scheduled Sampling* (2015).
+#
+# ## What a full run reached
+#
+# (filled in from a measured full run; see below)
