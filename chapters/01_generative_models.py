@@ -136,7 +136,9 @@ fig
 # with $\pi = \mathrm{softmax}(w)$ and $\sigma = e^{s}$ so that every parameter is unconstrained. Sampling is
 # *ancestral*: pick $k \sim \mathrm{Categorical}(\pi)$, then $x = \mu_k + \sigma_k \odot \varepsilon$.
 #
-# We build the log-density in the open and check it against the library's `GaussianMixture`
+# The means start on data points chosen far apart (farthest-point initialisation: with random starts, two
+# components can end up sharing a mode — a local optimum of the likelihood). We build the log-density in
+# the open and check it against the library's `GaussianMixture`
 # (`aigc_course/models/mixture.py`), then fit 8 components to the ring of 8 Gaussians.
 
 # %%
@@ -358,6 +360,11 @@ ch01.mle_gaussian(my_mle_gaussian)
 # - Goodfellow — *NIPS 2016 Tutorial: Generative Adversarial Networks* (2016), section on maximum likelihood.
 #
 # ## What a full run reached
-# Full mode on the shared 2-core CPU (other jobs running): the KL minimiser and the MLE agree with the
-# moments to 3 decimals; the 8-component mixture reached a held-out NLL within about 0.05 nats of the
-# ring's entropy (KL ≈ 0.0–0.05 nats), covering 8/8 modes; the whole notebook took about 1–2 minutes.
+# Full mode on the shared 2-core CPU (several other jobs running), one torch thread, the whole notebook in
+# **30 s**:
+# - KL minimiser (quadrature) μ = 0.4500, σ = 1.8296 = the moments of $p_\text{data}$; MLE on 400 000
+#   samples μ = 0.4434, σ = 1.8318; mean NLL 2.0243 = H 1.7934 + KL 0.2297 (= 2.0230, Monte-Carlo error);
+# - 8-component mixture on the ring (1500 Adam steps): held-out NLL **0.337** nats against the data's
+#   entropy 0.323, so **KL ≈ 0.014 nats**; 98 % high-quality samples, 8/8 modes;
+# - likelihood vs samples: memoriser −53.4 nats held-out log-likelihood with 98 % good samples; blur
+#   −3.54 nats with 6 % good samples; fitted mixture −0.34 nats with 98 %.

@@ -102,3 +102,14 @@ def test_bad_inputs_raise():
         GaussianMixture(MixtureConfig.tiny(), means=torch.zeros(3, 2))
     with pytest.raises(ValueError, match="N >= 2"):
         GaussianMixture.from_data(MixtureConfig.tiny(), torch.zeros(1, 2))
+
+
+def test_farthest_point_init_puts_one_mean_on_each_separated_mode():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0], [5.0, 5.0]])
+    data = centres[torch.arange(400) % 4] + 0.1 * torch.randn(400, 2, generator=g)
+    model = GaussianMixture.from_data(MixtureConfig(n_components=4), data, generator=g)
+    nearest = torch.cdist(model.means.detach(), centres).argmin(dim=1)
+    assert sorted(nearest.tolist()) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="'farthest' or 'random'"):
+        GaussianMixture.from_data(MixtureConfig(n_components=4), data, init="kmeans")

@@ -66,11 +66,22 @@ class GaussianMixture(nn.Module):
         self.log_std = nn.Parameter(torch.full((k, d), math.log(cfg.init_std)))     # s: (K, D)
 
     @classmethod
-    def from_data(cls, cfg: MixtureConfig, data: Tensor, generator: torch.Generator | None = None) -> GaussianMixture:
-        """Start the means at K distinct random data points (a standard, robust initialisation)."""
+    def from_data(cls, cfg: MixtureConfig, data: Tensor, generator: torch.Generator | None = None,
+                  init: str = "farthest") -> GaussianMixture:
+        """Start the means at K data points: ``farthest`` (a random first point, then each next one the point
+        farthest from those chosen: spreads the means over separated modes) or ``random``."""
         if data.dim() != 2 or data.shape[1] != cfg.dim or len(data) < cfg.n_components:
             raise ValueError(f"data must be (N, {cfg.dim}) with N >= {cfg.n_components}, got {tuple(data.shape)}")
+        if init not in ("farthest", "random"):
+            raise ValueError(f"init must be 'farthest' or 'random', got {init!r}")
         idx = torch.randperm(len(data), generator=generator)[: cfg.n_components]
+        if init == "farthest":
+            chosen = [int(idx[0])]
+            dist = (data - data[chosen[0]]).norm(dim=1)                                 # (N,)
+            for _ in range(cfg.n_components - 1):
+                chosen.append(int(dist.argmax()))
+                dist = torch.minimum(dist, (data - data[chosen[-1]]).norm(dim=1))
+            idx = torch.tensor(chosen)
         return cls(cfg, means=data[idx])
 
     @property
