@@ -559,4 +559,17 @@ ch03.frechet_distance(my_frechet_distance)
 # - Dumoulin & Visin, *A guide to convolution arithmetic for deep learning* (2016).
 #
 # ## What a full run reached
-# (filled in from a full-mode run on a 2-core CPU: see below)
+# Measured on a shared 2-core CPU (load average 7–9 from other jobs, torch on one thread), `digits` at
+# 16×16 (no network there, so no MNIST run: with `DATASET = "mnist"`, `SIZE = 32` the same cells report the
+# same measures). The whole notebook took 10.6 minutes; on an idle machine expect about half.
+#
+# | what | result | time |
+# |---|---|---|
+# | judge (domain classifier, 800 steps) | test accuracy 100 % (360 digits) | 68 s, then cached |
+# | fully connected GAN, 3000 steps | Fréchet distance 51.3 (22.8 × floor) | 99 s |
+# | DCGAN, 2000 steps | Fréchet distance 15.7 (7.0 × floor); precision 0.40, recall 0.80; D(x) 0.89, D(G(z)) 0.18 | 154 s |
+# | conditional DCGAN, 3000 steps | **98.6 %** of 1000 samples classified as the requested digit; Fréchet distance 5.1 (2.3 × floor); precision 0.84, recall 0.52 | 295 s |
+# | real vs real (two disjoint halves of 700) | Fréchet floor 2.25; precision 0.91, recall 0.90 | — |
+#
+# Memorisation check: median pixel distance from a sample to its nearest training image 1.54, versus 1.46
+# for real test images — close to the data, not copies of it.
