@@ -16,16 +16,6 @@ from aigc_course.models.classifier import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy 2-core machine makes two threads much slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-
 def _quadrant_data(n: int = 256, size: int = 8, seed: int = 0):
     """Four classes: noise plus one bright quadrant, the class says which."""
     g = torch.Generator().manual_seed(seed)

@@ -18,16 +18,6 @@ from aigc_course.models.dcgan import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy 2-core machine makes two threads much slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-
 @pytest.mark.parametrize("size", VALID_SIZES[:4])
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_shapes_for_every_size(size, num_classes):

@@ -7,16 +7,6 @@ import torch
 
 from aigc_course.models import gan
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy 2-core machine makes two threads much slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --- networks -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("num_classes", [0, 3])

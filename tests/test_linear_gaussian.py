@@ -8,8 +8,6 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 from aigc_course.models.linear_gaussian import LinearGaussian, mvn_kl
 
-torch.set_num_threads(1)
-
 
 def _random_q(k, seed):
     g = torch.Generator().manual_seed(seed)

@@ -9,14 +9,6 @@ from torch import distributions as td
 from aigc_course.models.mixture import GaussianMixture, MixtureConfig, fit_mixture, gaussian_log_prob, nll
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _random_mixture(seed=0, k=3, d=2):
     torch.manual_seed(seed)
     model = GaussianMixture(MixtureConfig(n_components=k, dim=d))

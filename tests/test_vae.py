@@ -23,8 +23,6 @@ from aigc_course.models.vae import (
     reparameterize,
 )
 
-torch.set_num_threads(1)
-
 
 def _rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))

@@ -6,15 +6,6 @@ import torch
 from aigc_course.models import gan
 from aigc_course.widgets.gan_toy import ToyGANSession, ToyGANSettings, ToyGANTrainer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = gan.ToyGANConfig.tiny()
 
 

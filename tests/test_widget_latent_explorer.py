@@ -15,8 +15,6 @@ from aigc_course.widgets.latent_explorer import (
     traversal,
 )
 
-torch.set_num_threads(1)
-
 
 def _model(**kw):
     torch.manual_seed(0)
