@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aigc_course.validation import positive_ints
+
 VALID_SIZES = (8, 16, 32, 64, 128)   # 4 * 2^k: a 4x4 map doubled k >= 1 times
 
 
@@ -44,10 +46,7 @@ class DCGANConfig:
 
     def __post_init__(self) -> None:
         validate_image_size(self.image_size)
-        for name in ("channels", "latent_dim", "width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_ints(self, "channels", "latent_dim", "width")
         if not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be 0 (unconditional) or a positive int, got {self.num_classes!r}")
 
@@ -171,9 +170,7 @@ class FlatGANConfig:
     num_classes: int = 0        # 0: unconditional; K > 0: one-hot labels are concatenated to the inputs
 
     def __post_init__(self) -> None:
-        for name in ("image_size", "channels", "latent_dim", "hidden", "depth"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        positive_ints(self, "image_size", "channels", "latent_dim", "hidden", "depth")
 
     @property
     def pixels(self) -> int:

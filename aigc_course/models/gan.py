@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aigc_course.validation import positive_int, positive_ints
+
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU}
 GENERATOR_LOSSES = ("non_saturating", "minimax", "wasserstein")
 GAN_LOSSES = ("non_saturating", "minimax", "wgan-gp")
@@ -32,12 +34,6 @@ GAN_LOSSES = ("non_saturating", "minimax", "wgan-gp")
 # ---------------------------------------------------------------------------------------------------------
 # Networks
 # ---------------------------------------------------------------------------------------------------------
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
 
 class MLP(nn.Module):
     """A multilayer perceptron: Linear → act → … → Linear, ``depth`` hidden layers of width ``hidden``.
@@ -50,7 +46,7 @@ class MLP(nn.Module):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features),
                             ("hidden", hidden), ("depth", depth)):
-            _positive_int(name, value)
+            positive_int(name, value)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         widths = [in_features] + [hidden] * depth
@@ -76,8 +72,7 @@ class ToyGANConfig:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        for name in ("data_dim", "latent_dim", "hidden", "depth"):
-            _positive_int(name, getattr(self, name))
+        positive_ints(self, "data_dim", "latent_dim", "hidden", "depth")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be an int >= 0 (0 = unconditional), got {self.num_classes!r}")
         if self.activation not in ACTIVATIONS:
@@ -235,8 +230,8 @@ def _split(batch: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None
 def _check_step_args(loss: str, d_steps: int, batch_size: int) -> None:
     if loss not in GAN_LOSSES:
         raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
-    _positive_int("d_steps", d_steps)
-    _positive_int("batch_size", batch_size)
+    positive_int("d_steps", d_steps)
+    positive_int("batch_size", batch_size)
 
 
 def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
@@ -293,7 +288,7 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
 def latent_sampler(latent_dim: int, device: torch.device | str = "cpu",
                    generator: torch.Generator | None = None) -> Callable[[int], Tensor]:
     """z ~ N(0, I) of size ``latent_dim``: returns ``sample(B) -> (B, latent_dim)`` on ``device``."""
-    _positive_int("latent_dim", latent_dim)
+    positive_int("latent_dim", latent_dim)
     return lambda n: torch.randn(n, latent_dim, generator=generator).to(device)
 
 

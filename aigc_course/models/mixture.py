@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from aigc_course.train import History, train
+from aigc_course.validation import positive_ints
 
 
 def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
@@ -38,10 +39,7 @@ class MixtureConfig:
     init_std: float = 0.5       # every σ starts here (then learns)
 
     def __post_init__(self) -> None:
-        for name in ("n_components", "dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_ints(self, "n_components", "dim")
         if not self.init_std > 0:
             raise ValueError(f"init_std must be positive, got {self.init_std!r}")
 

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from aigc_course.validation import dropout_rate, positive_ints
+
 
 @dataclass
 class MLPLMConfig:
@@ -32,12 +34,8 @@ class MLPLMConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context", "n_embd", "n_hidden"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        positive_ints(self, "vocab_size", "context", "n_embd", "n_hidden")
+        dropout_rate(self.dropout)
 
     @classmethod
     def tiny(cls, **overrides) -> MLPLMConfig:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from aigc_course.models.mlp_lm import lm_loss
+from aigc_course.validation import dropout_rate, positive_ints
 
 
 @dataclass
@@ -33,12 +34,8 @@ class LSTMConfig:
     dropout: float = 0.0             # between layers and before the output layer
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "n_embd", "n_hidden", "n_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        positive_ints(self, "vocab_size", "n_embd", "n_hidden", "n_layers")
+        dropout_rate(self.dropout)
 
     @classmethod
     def tiny(cls, **overrides) -> LSTMConfig:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aigc_course.models.attention import KVCache, MultiHeadAttention, check_heads
+from aigc_course.validation import dropout_rate, positive_ints
 
 
 @dataclass
@@ -36,13 +37,9 @@ class GPTConfig:
     fused: bool = True          # use torch's fused attention kernel when weights are not requested
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_ints(self, "vocab_size", "block_size", "n_layer", "n_head", "n_embd")
         check_heads(self.n_embd, self.n_head)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        dropout_rate(self.dropout)
 
     @classmethod
     def nano(cls, **overrides) -> GPTConfig:
