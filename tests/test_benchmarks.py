@@ -11,14 +11,6 @@ from benchmarks.runner import format_table, run, write_json
 from benchmarks.workloads import MODELS, build
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_every_model_builds_quick_workloads_with_positive_flops():
     for model in MODELS:
         for w in build(model, quick=True, device=torch.device("cpu")):

@@ -24,14 +24,6 @@ from aigc_course.models.rnn import LSTMLM, LSTMConfig
 from aigc_course.models.transformer import GPT, GPTConfig, flops_per_token, parameter_count
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_count_parameters_matches_the_gpt_formula_and_skips_frozen():
     cfg = GPTConfig.nano(vocab_size=40)
     model = GPT(cfg)
