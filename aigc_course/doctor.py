@@ -8,9 +8,6 @@ import sys
 
 from aigc_course.config import data_dir, fast_mode
 
-# Where torchvision keeps each download under data_dir()/torchvision (its own folder names).
-_TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
-
 
 def _version(module: str) -> str:
     try:
@@ -37,14 +34,15 @@ def _device_line() -> str:
 
 def data_availability() -> dict[str, str]:
     """Which data sets can be used right now without a network."""
-    root = data_dir()
+    from aigc_course.data.images import torchvision_cached
+    from aigc_course.data.text import tiny_shakespeare_path
+
     status = {"digits": "offline (ships with scikit-learn)", "shapes": "offline (generated)"}
-    for name, folder in _TORCHVISION_FOLDERS.items():
-        cached = (root / "torchvision" / folder).is_dir()
-        status[name] = "cached" if cached else "not cached: downloads on first use (falls back to digits offline)"
+    for name in ("mnist", "fashion-mnist", "cifar10"):
+        status[name] = ("cached" if torchvision_cached(name)
+                        else "not cached: downloads on first use (falls back to digits offline)")
     status["python-docs (text)"] = "offline (ships with Python)"
-    shakespeare = (root / "tiny_shakespeare.txt").is_file()
-    status["tiny-shakespeare (text)"] = ("cached" if shakespeare
+    status["tiny-shakespeare (text)"] = ("cached" if tiny_shakespeare_path().is_file()
                                          else "not cached: downloads on first use (falls back to python-docs)")
     return status
 

@@ -34,3 +34,12 @@ def test_command_line(monkeypatch):
 def test_bad_device_is_reported_not_crashed(monkeypatch):
     monkeypatch.setenv("AIGC_DEVICE", "quantum")
     assert dict(doctor.report())["device"].startswith("ERROR: AIGC_DEVICE must be one of")
+
+
+def test_torchvision_cached_rejects_other_names():
+    import pytest
+
+    from aigc_course.data.images import torchvision_cached
+
+    with pytest.raises(ValueError, match=r"torchvision data sets are \['cifar10', 'fashion-mnist', 'mnist'\]"):
+        torchvision_cached("digits")

@@ -257,6 +257,17 @@ def _torchvision_split(key: str, split: str, root: str) -> _Raw:
     return _Raw(pixels.contiguous(), 255.0, torch.as_tensor(ds.targets).long(), classes, key)
 
 
+# The folder torchvision's class for each data set keeps its files in, under data_dir()/torchvision.
+_TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
+
+
+def torchvision_cached(name: str) -> bool:
+    """True when ``mnist``, ``fashion-mnist`` or ``cifar10`` is already in the cache (no download needed)."""
+    if name not in _TORCHVISION_FOLDERS:
+        raise ValueError(f"torchvision data sets are {sorted(_TORCHVISION_FOLDERS)}, got {name!r}")
+    return (data_dir() / "torchvision" / _TORCHVISION_FOLDERS[name]).is_dir()
+
+
 def _torchvision_or_digits(key: str, split: str, strict: bool, size: int | None) -> _Raw:
     """The real data set when it can be had; otherwise one warning (or an error if strict) and digits."""
     root = data_dir() / "torchvision"

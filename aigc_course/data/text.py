@@ -15,6 +15,7 @@ import urllib.request
 import warnings
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -60,9 +61,14 @@ def _write_atomic(path: os.PathLike, text: str) -> None:
         raise
 
 
+def tiny_shakespeare_path() -> Path:
+    """Where Tiny Shakespeare is cached once downloaded (it may not exist yet)."""
+    return data_dir() / "tiny_shakespeare.txt"
+
+
 def _tiny_shakespeare(strict: bool) -> str:
     """The cached Tiny Shakespeare, downloading it first if needed; python-docs (with a warning) if not."""
-    path = data_dir() / "tiny_shakespeare.txt"
+    path = tiny_shakespeare_path()
     if path.exists():
         return path.read_text(encoding="utf-8")
     try:
