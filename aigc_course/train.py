@@ -208,8 +208,13 @@ def _loop(run: _Run, history: History, start: int, progress: bool, desc: str) ->
 
 def supervised_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
-                    batch_fn: Callable[[int], Any], grad_clip: float | None = None) -> StepFn:
-    """The usual update as a ``step_fn``: draw a batch, compute the loss, backpropagate, clip, step."""
+                    batch_fn: Callable[[int], Any], grad_clip: float | None = None,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> StepFn:
+    """The usual update as a ``step_fn``: draw a batch, compute the loss, backpropagate, clip, step.
+
+    A ``scheduler`` (e.g. ``LambdaLR(optimizer, WarmupCosine(...))``) is stepped after every update; put it in
+    ``train(modules=...)`` beside the optimiser so that a resumed run continues the schedule where it stopped.
+    """
     if grad_clip is not None and grad_clip <= 0:
         raise ValueError(f"grad_clip must be positive or None, got {grad_clip}")
 
@@ -220,9 +225,37 @@ def supervised_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         return {"loss": loss.detach().item()}
 
     return step_fn
+
+
+@dataclass(frozen=True)
+class WarmupCosine:
+    """A learning-rate multiplier for ``LambdaLR`` (chapter 07): linear warm-up, then cosine decay to ``floor``.
+
+        m(s) = min(1, (s + 1) / warmup) · ( floor + (1 − floor) · ½ (1 + cos(π · min(s, steps) / steps)) )
+
+    for update s = 0, 1, ...; m reaches ``floor`` at s = ``steps`` and stays there. A frozen dataclass, not a
+    lambda, so the scheduler's ``state_dict`` (and with it a checkpoint) can hold it.
+    """
+
+    steps: int                 # length of the decay: the run's number of updates
+    warmup: int = 1            # updates of linear warm-up (1 = none)
+    floor: float = 0.1         # the final multiplier, as a share of the peak learning rate
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or not isinstance(self.warmup, int) or min(self.steps, self.warmup) < 1:
+            raise ValueError(f"steps and warmup must be positive ints, got steps={self.steps!r}, "
+                             f"warmup={self.warmup!r}")
+        if not 0.0 <= self.floor <= 1.0:
+            raise ValueError(f"floor must be in [0, 1] (a share of the peak learning rate), got {self.floor}")
+
+    def __call__(self, s: int) -> float:
+        decay = 0.5 * (1 + math.cos(math.pi * min(s, self.steps) / self.steps))
+        return min(1.0, (s + 1) / self.warmup) * (self.floor + (1 - self.floor) * decay)
 
 
 class LivePlot:

@@ -232,31 +232,22 @@ ladder["3-gram (KN)"] = {"loss": sweep[3][0], "params": sweep[3][2], "seconds": 
 #
 # ### A training helper for the neural rungs
 #
-# One optimiser (AdamW), a short warm-up then cosine decay, gradient clipping, the same batches for all.
+# One optimiser (AdamW), the warm-up then cosine decay of chapter 07 (the library's `WarmupCosine`),
+# gradient clipping, the same batches for all.
 
 # %%
-from aigc_course.train import LivePlot, train
+from aigc_course.train import LivePlot, WarmupCosine, supervised_step, train
 
 
 def fit(name: str, model: torch.nn.Module, lr: float) -> dict:
     seed_everything(1)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    warm = max(1, STEPS // 25)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, STEPS) / STEPS))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(STEPS, warmup=max(1, STEPS // 25)))
     batches = torch.Generator().manual_seed(1)
-
-    def step_fn(step):
-        x, y = get_batch(train_ids, T, BATCH, generator=batches, device=device)
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        schedule.step()
-        return {"loss": loss.item()}
-
+    step_fn = supervised_step(model, opt, loss_fn=lambda m, batch: m(*batch)[1],
+                              batch_fn=lambda step: get_batch(train_ids, T, BATCH, generator=batches, device=device),
+                              grad_clip=1.0, scheduler=schedule)
     every = max(1, STEPS // budget(full=10, fast=2))                # evaluations and plot redraws
     history = train(step_fn, STEPS, modules={"model": model}, eval_fn=lambda: {"val_loss": val_loss(model)},
                     eval_every=every, callbacks=[LivePlot(every=every)], desc=name)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from aigc_course.checkpoint import read_checkpoint
-from aigc_course.train import History, LivePlot, TrainingDiverged, supervised_step, train
+from aigc_course.train import History, LivePlot, TrainingDiverged, WarmupCosine, supervised_step, train
 
 
 def regression_problem(seed=0):
@@ -172,3 +172,61 @@ def test_live_plot_updates_one_display(monkeypatch):
     train(lambda s: 1.0 / s, 10, callbacks=[LivePlot(every=4)], progress=False)
     assert [kind for kind, _ in shown] == ["display", "update", "update"]   # steps 4, 8 and the end
     assert all(n == 2 for _, n in shown)  # raw + smoothed curve for the one loss
+
+
+def test_warmup_cosine_rises_linearly_then_falls_to_the_floor():
+    m = WarmupCosine(steps=100, warmup=10, floor=0.2)
+    assert [m(s) for s in range(3)] == pytest.approx([0.1 * c for c in (1, 2, 3)], rel=0.01)  # linear ramp
+    assert m(50) == pytest.approx(0.2 + 0.8 * 0.5)                  # half-way through the cosine: the midpoint
+    assert m(100) == pytest.approx(0.2) and m(500) == pytest.approx(0.2)
+    after = [m(s) for s in range(9, 101)]
+    assert all(a >= b for a, b in zip(after, after[1:]))              # monotone after the warm-up
+    assert WarmupCosine(steps=10)(0) == pytest.approx(1.0)            # warmup=1: no ramp
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0}, "positive ints"), ({"steps": 10, "warmup": 0}, "positive ints"),
+    ({"steps": 10, "floor": 1.5}, "floor must be in"),
+])
+def test_warmup_cosine_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        WarmupCosine(**kwargs)
+
+
+def scheduled_problem(seed=0, steps=30):
+    model, opt, _, _ = regression_problem(seed)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(steps, warmup=5))
+    x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    step = supervised_step(model, opt, lambda m, b: torch.nn.functional.mse_loss(m(b), 3 * b - 1),
+                           lambda s: x[torch.randint(0, 64, (16,))], grad_clip=1.0, scheduler=sched)
+    return model, opt, sched, step
+
+
+def test_supervised_step_follows_the_schedule():
+    model, opt, sched, step = scheduled_problem()
+    lrs = []
+    for s in range(1, 31):
+        lrs.append(opt.param_groups[0]["lr"])
+        step(s)
+    assert lrs == pytest.approx([0.1 * WarmupCosine(30, warmup=5)(s) for s in range(30)])
+
+
+def test_resume_continues_the_learning_rate_schedule(tmp_path):
+    straight_model, opt, sched, step = scheduled_problem()
+    straight = train(step, 30, modules={"model": straight_model, "opt": opt, "sched": sched}, progress=False)
+
+    model, opt, sched, step = scheduled_problem()
+
+    def interrupting(s):
+        if s == 17:
+            raise KeyboardInterrupt
+        return step(s)
+
+    train(interrupting, 30, modules={"model": model, "opt": opt, "sched": sched}, checkpoint=tmp_path / "s.pt",
+          progress=False)
+    model2, opt2, sched2, step2 = scheduled_problem(seed=7)
+    resumed = train(step2, 30, modules={"model": model2, "opt": opt2, "sched": sched2},
+                    checkpoint=tmp_path / "s.pt", resume=True, progress=False)
+    assert sched2.last_epoch == sched.last_epoch + 14 == 30                # the schedule went on from step 16
+    assert resumed.logs["loss"] == straight.logs["loss"]
+    assert torch.equal(model2.weight, straight_model.weight)

@@ -12,6 +12,7 @@ from aigc_course.models.vae import (
     VAEConfig,
     bernoulli_log_likelihood,
     binarize,
+    dynamic_binarize,
     diag_gaussian_log_prob,
     elbo,
     gaussian_kl,
@@ -229,3 +230,17 @@ def test_vae_step_with_train_loop_lowers_the_test_loss():
     assert set(history.logs) == {"-ELBO", "-recon", "KL"}
     assert after["-ELBO"] < before["-ELBO"] - 5
     assert math.isclose(after["-ELBO"], after["-recon"] + after["KL"], rel_tol=1e-5)
+
+
+def test_dynamic_binarize_draws_bernoulli_pixels_with_the_grey_level_as_mean():
+    grey = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0]).view(1, 1, 1, 5).expand(20_000, 1, 1, 5)
+    draws = dynamic_binarize(grey, generator=torch.Generator().manual_seed(0))
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(draws.mean(0).flatten(), grey[0].flatten(), atol=0.01)   # E[x] = pixel (≈ 3σ at p = ½)
+    again = dynamic_binarize(grey, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)                                                # same seed, same draw
+
+
+def test_dynamic_binarize_rejects_pixels_outside_0_1():
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        dynamic_binarize(torch.tensor([[-1.0, 0.5]]))

@@ -274,6 +274,19 @@ def binarize(images: Tensor, threshold: float = 0.5) -> Tensor:
     return (images > threshold).float()
 
 
+def dynamic_binarize(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Pixels in [0, 1] -> {0, 1} drawn as x_i ~ Bernoulli(pixel_i): "dynamic binarisation" (Salakhutdinov &
+    Murray, 2008; Burda et al., 2016). A fresh draw each training step makes the Bernoulli decoder's mean
+    E[x_i | z] learn the grey level itself, so its mean images live where the grey data live, and the
+    likelihood is still a true one (of binary images). ``generator``: a CPU torch.Generator, for fixed draws.
+    """
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"pixels must be in [0, 1] to be Bernoulli probabilities, got values in "
+                         f"[{images.min().item():.3g}, {images.max().item():.3g}]")
+    u = torch.rand(images.shape, generator=generator).to(images.device)
+    return (u < images).to(images.dtype)
+
+
 def vae_step(model: VAE, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor | None = None,
              beta: float = 1.0, batch_size: int = 128, seed: int = 0):
     """A ``step_fn`` for :func:`aigc_course.train.train`: draw a batch, minimise −ELBO_β, log its parts.
