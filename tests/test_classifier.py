@@ -60,6 +60,16 @@ def test_same_seed_same_model():
     assert torch.equal(a(images[:4]), b(images[:4]))
 
 
+def test_training_leaves_the_callers_random_stream_alone():
+    """A chapter seeds once at the top: training the cached judge in the middle must not shift what follows."""
+    images, labels = _quadrant_data(64)
+    torch.manual_seed(11)
+    expected = torch.rand(3)                                   # what the caller's stream gives without training
+    torch.manual_seed(11)
+    train_classifier(images, labels, ClassifierConfig.tiny(), steps=3, seed=5)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_learns_a_separable_problem_and_features_are_batched():
     images, labels = _quadrant_data(256)
     model = train_classifier(images, labels, ClassifierConfig.tiny(), steps=120, batch_size=64, lr=1e-2)

@@ -12,8 +12,8 @@ from aigc_course.models.vae import (
     VAEConfig,
     bernoulli_log_likelihood,
     binarize,
-    dynamic_binarize,
     diag_gaussian_log_prob,
+    dynamic_binarize,
     elbo,
     gaussian_kl,
     gaussian_kl_diag,
@@ -244,3 +244,18 @@ def test_dynamic_binarize_draws_bernoulli_pixels_with_the_grey_level_as_mean():
 def test_dynamic_binarize_rejects_pixels_outside_0_1():
     with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
         dynamic_binarize(torch.tensor([[-1.0, 0.5]]))
+
+
+def test_vae_step_dynamic_learns_the_grey_level_not_a_threshold():
+    """Trained on fresh Bernoulli draws of one grey image, the decoder's mean estimates the grey levels."""
+    from aigc_course.models.vae import vae_step
+    from aigc_course.train import train
+
+    torch.manual_seed(0)
+    grey = torch.linspace(0.05, 0.95, 64).view(1, 1, 8, 8)                   # levels a threshold would destroy
+    model = VAE(VAEConfig.tiny())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train(vae_step(model, opt, grey.repeat(64, 1, 1, 1), batch_size=64, dynamic=True), 150, progress=False)
+    mean = model.sample(256, generator=torch.Generator().manual_seed(1)).mean(0)
+    assert (mean - grey[0]).abs().max() < 0.12                                # the grey ramp, learnt
+    assert (mean - binarize(grey[0])).abs().max() > 0.3                        # not its thresholded version

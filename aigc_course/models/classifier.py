@@ -97,15 +97,26 @@ def _shift(images: Tensor, generator: torch.Generator) -> Tensor:
 def train_classifier(images: Tensor, labels: Tensor, cfg: ClassifierConfig | None = None, steps: int = 600,
                      batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device: torch.device | str = "cpu",
                      progress: bool = False) -> DigitClassifier:
-    """Train a :class:`DigitClassifier` on ``images`` (N, C, S, S) in [0, 1] and ``labels`` (N,) with Adam."""
-    from aigc_course.train import supervised_step, train
+    """Train a :class:`DigitClassifier` on ``images`` (N, C, S, S) in [0, 1] and ``labels`` (N,) with Adam.
 
+    All randomness comes from ``seed``; the caller's global random stream is left as it was, so a chapter's
+    later results do not depend on whether the classifier was trained now or loaded from the cache.
+    """
     if len(images) != len(labels):
         raise ValueError(f"got {len(images)} images but {len(labels)} labels")
     if cfg is None:
         cfg = ClassifierConfig(image_size=images.shape[-1], channels=images.shape[1],
                                num_classes=int(labels.max()) + 1)
-    torch.manual_seed(seed)
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _train_classifier(images, labels, cfg, steps, batch_size, lr, seed, device, progress)
+
+
+def _train_classifier(images: Tensor, labels: Tensor, cfg: ClassifierConfig, steps: int, batch_size: int,
+                      lr: float, seed: int, device: torch.device, progress: bool) -> DigitClassifier:
+    from aigc_course.train import supervised_step, train
+
     model = DigitClassifier(cfg).to(device)
     images, labels = images.to(device), labels.to(device)
     g = torch.Generator().manual_seed(seed)
@@ -116,13 +127,7 @@ def train_classifier(images: Tensor, labels: Tensor, cfg: ClassifierConfig | Non
         idx = torch.randint(0, len(images), (min(batch_size, len(images)),), generator=g).to(images.device)
         return _shift(images[idx], g), labels[idx]
 
-    update = supervised_step(model, opt, lambda m, b: F.cross_entropy(m(b[0]), b[1]), batch_fn)
-
-    def step_fn(step: int) -> dict[str, float]:
-        logs = update(step)
-        sched.step()
-        return logs
-
+    step_fn = supervised_step(model, opt, lambda m, b: F.cross_entropy(m(b[0]), b[1]), batch_fn, scheduler=sched)
     train(step_fn, steps, modules={"classifier": model}, progress=progress, desc="domain classifier")
     return model.eval()
 

@@ -288,17 +288,19 @@ def dynamic_binarize(images: Tensor, generator: torch.Generator | None = None) -
 
 
 def vae_step(model: VAE, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor | None = None,
-             beta: float = 1.0, batch_size: int = 128, seed: int = 0):
+             beta: float = 1.0, batch_size: int = 128, seed: int = 0, dynamic: bool = False):
     """A ``step_fn`` for :func:`aigc_course.train.train`: draw a batch, minimise −ELBO_β, log its parts.
 
     Logs ``-ELBO`` (the β-weighted loss), ``-recon`` (−log p(x|z)) and ``KL``, all in nats per image.
-    ``labels`` (N,) are passed to a conditional VAE.
+    ``labels`` (N,) are passed to a conditional VAE. ``dynamic=True`` trains on a fresh
+    :func:`dynamic_binarize` draw of each batch of grey ``images`` (Bernoulli likelihood).
     """
     g = torch.Generator().manual_seed(seed)
 
     def step_fn(step: int) -> dict[str, float]:
         idx = torch.randint(len(images), (min(batch_size, len(images)),), generator=g).to(images.device)
-        terms = elbo(model, images[idx], None if labels is None else labels[idx], beta=beta)
+        x = dynamic_binarize(images[idx], generator=g) if dynamic else images[idx]
+        terms = elbo(model, x, None if labels is None else labels[idx], beta=beta)
         loss = -terms.elbo.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
