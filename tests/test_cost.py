@@ -98,6 +98,20 @@ def test_matmul_peak_is_a_finite_positive_rate():
         matmul_peak("cpu", n=0)
 
 
+def test_matmul_peak_without_n_is_the_best_over_several_sizes(monkeypatch):
+    import aigc_course.cost as cost
+
+    seen = []
+
+    def fake_rate(device, n, dtype, repeats):
+        seen.append(n)
+        return {512: 3e9, 1024: 5e9, 2048: 4e9}[n]
+
+    monkeypatch.setattr(cost, "_matmul_rate", fake_rate)
+    assert matmul_peak("cpu") == 5e9 and seen == [512, 1024, 2048]
+    assert matmul_peak("cpu", n=512) == 3e9 and seen[-1] == 512
+
+
 def test_cost_estimate_arithmetic():
     a = CostAssumptions(watts=1000.0, pue=1.5, price_per_kwh=0.2, price_per_hour=3.0, grams_co2_per_kwh=100.0)
     out = cost_estimate(3600.0, a)                         # one hour at 1 kW × 1.5 = 1.5 kWh
