@@ -133,13 +133,14 @@ assert far["precision"] == 0.0 and far["recall"] == 0.0
 # A DCGAN and a conditional DCGAN (chapter 03), a VAE and a conditional VAE (chapter 05), on the same 16×16
 # grey digits. Budgets come from `budget(...)`: FAST mode runs the same code with a few steps.
 #
-# One change from chapter 05, so that all four are judged against the *same* grey test images: chapter 05
-# binarised the digits with a fixed threshold (pixel > ½), and a VAE trained that way learns thresholded,
-# blocky digits — a different data set from the one the GANs learn and the judge sees. Here the VAEs learn
-# from **dynamically binarised** digits: every step draws each pixel afresh, $x_i \sim \text{Bernoulli}(g_i)$
-# for grey level $g_i$. Then $\mathbb{E}[x_i] = g_i$, so the decoder's mean $p_i(z)$, fitted to these draws,
-# estimates the grey level itself; and the likelihood stays a true one (of binary images), measured on one
-# fixed draw of the test set.
+# The VAEs need one idea beyond chapter 05. There they were trained two ways: on digits binarised with a
+# fixed threshold (pixel > ½), which gives a true likelihood but blocky digits, a different data set from the
+# grey ones the GANs learn and the judge sees; and on grey digits with a Bernoulli cross-entropy, which gives
+# the right images but no likelihood. This table wants both. So the VAEs learn from **dynamically
+# binarised** digits: every step draws each pixel afresh, $x_i \sim \text{Bernoulli}(g_i)$ for grey level
+# $g_i$. Then $\mathbb{E}[x_i] = g_i$, so the decoder's mean $p_i(z)$, fitted to these draws, estimates the grey
+# level itself; and the likelihood is a true one (of binary images), measured on one fixed draw of the test
+# set.
 
 # %%
 from aigc_course.models.dcgan import DCGANConfig, build_dcgan, dcgan_optimizers, image_gan_step, sample_images
