@@ -24,7 +24,8 @@ print(banner())
 # ## 1. The corpus and the task
 #
 # The offline corpus is the English documentation shipped inside Python itself (`pydoc_data`), about
-# 465,000 characters. A language model assigns a probability to a text by the chain rule,
+# 465,000 characters. (Set `CORPUS = "tiny-shakespeare"` below to run the whole chapter on Shakespeare instead,
+# where a network is available; the figures at the end are for python-docs.) A language model assigns a probability to a text by the chain rule,
 #
 # $$p(x_1, \dots, x_T) = \prod_{t=1}^{T} p(x_t \mid x_{<t}),$$
 #
@@ -41,7 +42,8 @@ from aigc_course.device import get_device, seed_everything
 
 seed_everything(0)
 device = get_device()
-text = load_corpus("python-docs", max_chars=budget(full=10_000_000, fast=40_000))
+CORPUS = "python-docs"          # or "tiny-shakespeare" (1.1 M characters, downloaded once; offline: python-docs)
+text = load_corpus(CORPUS, max_chars=budget(full=10_000_000, fast=40_000))
 tok = CharTokenizer.from_text(text)
 ids = torch.tensor(tok.encode(text))
 train_ids, val_ids = train_val_split(ids, 0.1)
