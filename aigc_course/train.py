@@ -232,6 +232,20 @@ def supervised_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     return step_fn
 
 
+def lm_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: torch.Tensor, block_size: int,
+            batch_size: int, generator: torch.Generator | None = None, device: torch.device | str | None = None,
+            grad_clip: float | None = 1.0, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> StepFn:
+    """:func:`supervised_step` for a language model: each step trains on ``batch_size`` random windows of the
+    token ids ``data`` (``get_batch``); the model returns ``(logits, mean cross-entropy)`` as the course's
+    GPT, LSTM and MLP language models do."""
+    from aigc_course.data.text import get_batch
+
+    return supervised_step(model, optimizer, loss_fn=lambda m, batch: m(*batch)[1],
+                           batch_fn=lambda step: get_batch(data, block_size, batch_size, generator=generator,
+                                                           device=device),
+                           grad_clip=grad_clip, scheduler=scheduler)
+
+
 @dataclass(frozen=True)
 class WarmupCosine:
     """A learning-rate multiplier for ``LambdaLR`` (chapter 07): linear warm-up, then cosine decay to ``floor``.

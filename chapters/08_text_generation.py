@@ -25,7 +25,8 @@ print(banner())
 #
 # The offline corpus is the English documentation shipped inside Python itself (`pydoc_data`), about
 # 465,000 characters. (Set `CORPUS = "tiny-shakespeare"` below to run the whole chapter on Shakespeare instead,
-# where a network is available; the figures at the end are for python-docs.) A language model assigns a probability to a text by the chain rule,
+# where a network is available; the figures at the end are for python-docs.) A language model assigns a
+# probability to a text by the chain rule,
 #
 # $$p(x_1, \dots, x_T) = \prod_{t=1}^{T} p(x_t \mid x_{<t}),$$
 #
@@ -245,7 +246,7 @@ ladder["3-gram (KN)"] = {"loss": sweep[3][0], "params": sweep[3][2], "seconds": 
 # gradient clipping, the same batches for all.
 
 # %%
-from aigc_course.train import LivePlot, WarmupCosine, supervised_step, train
+from aigc_course.train import LivePlot, WarmupCosine, lm_step, train
 
 
 def fit(name: str, model: torch.nn.Module, lr: float) -> dict:
@@ -253,10 +254,8 @@ def fit(name: str, model: torch.nn.Module, lr: float) -> dict:
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(STEPS, warmup=max(1, STEPS // 25)))
-    batches = torch.Generator().manual_seed(1)
-    step_fn = supervised_step(model, opt, loss_fn=lambda m, batch: m(*batch)[1],
-                              batch_fn=lambda step: get_batch(train_ids, T, BATCH, generator=batches, device=device),
-                              grad_clip=1.0, scheduler=schedule)
+    step_fn = lm_step(model, opt, train_ids, T, BATCH, generator=torch.Generator().manual_seed(1), device=device,
+                      grad_clip=1.0, scheduler=schedule)                  # the same batches for every rung
     every = max(1, STEPS // budget(full=10, fast=2))                # evaluations and plot redraws
     history = train(step_fn, STEPS, modules={"model": model}, eval_fn=lambda: {"val_loss": val_loss(model)},
                     eval_every=every, callbacks=[LivePlot(every=every)], desc=name)

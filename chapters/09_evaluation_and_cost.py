@@ -300,7 +300,7 @@ from aigc_course.models.transformer import GPT, GPTConfig, flops_per_token
 from aigc_course.cost import count_parameters, counted_flops, forward_flops, time_fn, matmul_peak
 from aigc_course.cost import CostAssumptions, cost_per_items, cost_estimate, achieved_fraction
 from aigc_course.scaling import fit_power_law, extrapolate, power_law
-from aigc_course.train import WarmupCosine, supervised_step
+from aigc_course.train import WarmupCosine, lm_step
 
 text = load_corpus("python-docs", max_chars=budget(full=400_000, fast=40_000))
 tok = CharTokenizer.from_text(text)
@@ -323,10 +323,8 @@ def train_gpt(width: int, lr: float):
     model = GPT(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(LM_STEPS, warmup=max(1, LM_STEPS // 20)))
-    g = torch.Generator().manual_seed(0)                 # every run sees the same batches
-    step = supervised_step(model, opt, loss_fn=lambda m, batch: m(*batch)[1],
-                           batch_fn=lambda i: get_batch(train_ids, BLOCK, BATCH, generator=g, device=device),
-                           grad_clip=1.0, scheduler=schedule)
+    step = lm_step(model, opt, train_ids, BLOCK, BATCH, generator=torch.Generator().manual_seed(0), device=device,
+                   grad_clip=1.0, scheduler=schedule)       # every run sees the same batches
 
     def evaluate():
         gv = torch.Generator().manual_seed(1)

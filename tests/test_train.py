@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from aigc_course.checkpoint import read_checkpoint
-from aigc_course.train import History, LivePlot, TrainingDiverged, WarmupCosine, supervised_step, train
+from aigc_course.train import (
+    History,
+    LivePlot,
+    TrainingDiverged,
+    WarmupCosine,
+    lm_step,
+    supervised_step,
+    train,
+)
 
 
 def regression_problem(seed=0):
@@ -230,3 +238,22 @@ def test_resume_continues_the_learning_rate_schedule(tmp_path):
     assert sched2.last_epoch == sched.last_epoch + 14 == 30                # the schedule went on from step 16
     assert resumed.logs["loss"] == straight.logs["loss"]
     assert torch.equal(model2.weight, straight_model.weight)
+
+
+def test_lm_step_trains_on_the_windows_get_batch_draws():
+    from aigc_course.data.text import get_batch
+    from aigc_course.models.transformer import GPT, GPTConfig
+
+    data = torch.arange(200) % 7                                          # a periodic "text" over 7 tokens
+    torch.manual_seed(0)
+    ours, reference = GPT(GPTConfig.nano(vocab_size=7, block_size=8)), GPT(GPTConfig.nano(vocab_size=7, block_size=8))
+    reference.load_state_dict(ours.state_dict())
+    step = lm_step(ours, torch.optim.SGD(ours.parameters(), lr=0.5), data, 8, 4,
+                   generator=torch.Generator().manual_seed(3), grad_clip=None)
+    opt, g = torch.optim.SGD(reference.parameters(), lr=0.5), torch.Generator().manual_seed(3)
+    for s in range(1, 6):
+        loss = reference(*get_batch(data, 8, 4, generator=g))[1]          # the same update, written out
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert step(s)["loss"] == pytest.approx(loss.item())
