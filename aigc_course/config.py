@@ -3,7 +3,9 @@
 Everything here reads environment variables at call time (not import time), so a test or a notebook can
 change them and see the effect at once.
 
-- ``AIGC_FAST=1``   shrink every budget (set by ``make test`` and CI). Same code path, only shorter.
+- ``AIGC_MODE``     ``full`` (default: what a learner gets), ``workshop`` (each chapter in a few minutes on a
+                    2-core laptop, its text still true) or ``fast`` (CI only: numbers mean nothing).
+- ``AIGC_FAST=1``   the same as ``AIGC_MODE=fast`` (set by ``make test`` and CI). Same code path, only shorter.
 - ``AIGC_DATA_DIR`` where data sets and downloads are cached (default: ``~/.cache/aigc_course``).
 - ``AIGC_DEVICE``   force a device (see :mod:`aigc_course.device`).
 """
@@ -31,15 +33,38 @@ def fast_mode() -> bool:
     raise ValueError(f"AIGC_FAST must be one of {sorted(_TRUE | _FALSE - {''})}, got {raw!r}")
 
 
-def budget(full: T, fast: T) -> T:
-    """Pick a budget: ``full`` for a learner's run, ``fast`` when FAST mode is on.
+MODES = ("full", "workshop", "fast")
 
-    >>> steps = budget(full=5000, fast=40)
+
+def run_mode() -> str:
+    """``'full'``, ``'workshop'`` or ``'fast'``, from ``AIGC_MODE`` (or ``AIGC_FAST=1``, which means ``'fast'``)."""
+    raw = os.environ.get("AIGC_MODE", "").strip().lower()
+    if raw and raw not in MODES:
+        raise ValueError(f"AIGC_MODE must be one of {list(MODES)}, got {raw!r}")
+    if fast_mode():
+        if raw and raw != "fast":
+            raise ValueError(f"AIGC_FAST=1 and AIGC_MODE={raw!r} disagree: unset one of them")
+        return "fast"
+    return raw or "full"
+
+
+def budget(full: T, fast: T, workshop: T | None = None) -> T:
+    """Pick a budget for the run mode: ``full`` for a learner's run, ``fast`` in CI, ``workshop`` for a room.
+
+    ``workshop`` defaults to ``full``: a chapter whose text needs the full budget keeps it in a workshop.
+
+    >>> steps = budget(full=5000, fast=40, workshop=800)
     """
-    if type(full) is not type(fast):
-        raise TypeError(f"budget(full=..., fast=...) needs two values of one type, got "
-                        f"{type(full).__name__} and {type(fast).__name__}")
-    return fast if fast_mode() else full
+    for name, value in (("fast", fast), ("workshop", workshop)):
+        if value is not None and type(full) is not type(value):
+            raise TypeError(f"budget(full=..., {name}=...) needs values of one type, got "
+                            f"{type(full).__name__} and {type(value).__name__}")
+    mode = run_mode()
+    if mode == "fast":
+        return fast
+    if mode == "workshop" and workshop is not None:
+        return workshop
+    return full
 
 
 def data_dir() -> Path:
@@ -61,6 +86,7 @@ def banner() -> str:
     from aigc_course import __version__
     from aigc_course.device import get_device
 
-    mode = "FAST (small budgets, for tests)" if fast_mode() else "full"
+    mode = {"fast": "FAST (small budgets, for tests)", "workshop": "workshop (short budgets, text still true)",
+            "full": "full"}[run_mode()]
     return (f"aigc_course {__version__} | mode: {mode} | device: {get_device()} | "
             f"torch {torch.__version__} | Python {platform.python_version()}")
