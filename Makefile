@@ -10,7 +10,7 @@ IP       ?= 127.0.0.1
 WORKERS  ?= 2
 NOTEBOOKS = chapters solutions
 
-.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor clean
+.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor book clean
 
 help:
 	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP))"
@@ -18,6 +18,7 @@ help:
 	@echo "make unit | notebooks | browser | pairing | lint   run one part of 'make test'"
 	@echo "make sync     re-pair every .ipynb with its .py twin (or only NB=\"chapters/03_x.py ...\")"
 	@echo "make bench    benchmarks of the reference models on this device"
+	@echo "make book     the course as a static HTML book in build/book/html (FAST outputs; FULL=1: full-mode outputs)"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
 
 install: $(STAMP)
@@ -38,7 +39,7 @@ test: install
 	@bash tools/run_tests.sh
 
 unit: install
-	$(PY) -m pytest tests -n $(WORKERS) -m "not browser"
+	$(PY) -m pytest tests -n $(WORKERS) -m "not browser and not book"
 
 notebooks: install
 	AIGC_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest -p no:python --nbval-lax --nbval-current-env -n $(WORKERS) --dist loadscope $(NOTEBOOKS)
@@ -57,6 +58,10 @@ sync: install
 
 bench: install
 	$(PY) -m benchmarks
+
+book: install
+	$(PY) tools/book.py $(if $(FULL),--full) --jobs $(WORKERS)
+	AIGC_REQUIRE_BOOK=1 $(PY) -m pytest tests/test_book.py -m book -q -p no:xdist
 
 doctor: install
 	$(PY) -m aigc_course doctor

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: lint, unit tests (browser test included), then every notebook in FAST mode.
+# `make test`: lint, unit tests (browser test included), every notebook in FAST mode, then the HTML book.
 # Prints how long each part took. Exits non-zero when any part fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ $PY -m ruff check . || status=1
 t1=$SECONDS
 
 echo "== unit tests, pairing check and browser test"
-$PY -m pytest tests -n "$WORKERS" --dist loadgroup || status=1
+$PY -m pytest tests -n "$WORKERS" --dist loadgroup -m "not book" || status=1
 t2=$SECONDS
 
 echo "== notebooks (nbval, AIGC_FAST=1)"
@@ -22,5 +22,10 @@ AIGC_FAST=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY -m pytest -p no:python --n
     -n "$WORKERS" --dist loadscope --durations=0 chapters solutions || status=1
 t3=$SECONDS
 
-echo "== timings: lint $((t1 - t0)) s, unit $((t2 - t1)) s, notebooks $((t3 - t2)) s"
+echo "== book (executed in FAST mode, then checked: pages, cell errors, links, math and figures in Chromium)"
+$PY tools/book.py --jobs "$WORKERS" && AIGC_REQUIRE_BOOK=1 $PY -m pytest tests/test_book.py -m book -q -p no:xdist \
+    || status=1
+t4=$SECONDS
+
+echo "== timings: lint $((t1 - t0)) s, unit $((t2 - t1)) s, notebooks $((t3 - t2)) s, book $((t4 - t3)) s"
 exit $status
