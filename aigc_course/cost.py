@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from aigc_course.validation import check_fields
+
 BACKWARD_FACTOR = 3   # training FLOPs ≈ 3 × forward FLOPs (forward + grad wrt inputs + grad wrt weights)
 
 
@@ -210,6 +212,7 @@ class CostAssumptions:
     grams_co2_per_kwh: float = 400.0  # carbon intensity of the grid (varies ~20 to ~800 by country)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         for name, value in asdict(self).items():
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")

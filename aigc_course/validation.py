@@ -147,7 +147,7 @@ def check_fields(config: object) -> None:
             if not isinstance(value, str):
                 raise ArgumentTypeError(f"{field.name} must be a str, {_got(value)}")
         elif kind in ("int", "float"):
-            setattr(config, field.name, _SIMPLE[kind](field.name, value))
+            object.__setattr__(config, field.name, _SIMPLE[kind](field.name, value))  # frozen ones too
         elif kind == "bool":
             check_bool(field.name, value)
 

@@ -70,7 +70,7 @@ def test_size_resizes_bilinearly_and_stays_in_range():
 
 @pytest.mark.parametrize("kwargs, word", [
     ({"size": 0}, "size"), ({"size": -3}, "size"), ({"limit": 0}, "limit"),
-    ({"split": "valid"}, "train, test"), ({"seed": -1}, "seed"),
+    ({"split": "valid"}, "split must be one of 'train', 'test'"), ({"seed": -1}, "seed"),
 ])
 def test_bad_arguments_say_what_is_valid(kwargs, word):
     with pytest.raises(ValueError, match=word):

@@ -179,9 +179,9 @@ def test_train_val_split_is_contiguous_with_val_last():
     (lambda d: get_batch(d, block_size=0, batch_size=2), "block_size"),
     (lambda d: get_batch(d, block_size=8, batch_size=0), "batch_size"),
     (lambda d: get_batch(d.float(), block_size=8, batch_size=2), "1-D integer"),
-    (lambda d: train_val_split(d, 0.0), "strictly between 0 and 1"),
-    (lambda d: train_val_split(d, 1.0), "strictly between 0 and 1"),
-    (lambda d: train_val_split(d, 1.5), "strictly between 0 and 1"),
+    (lambda d: train_val_split(d, 0.0), r"val_fraction must be in \(0, 1\)"),
+    (lambda d: train_val_split(d, 1.0), r"val_fraction must be in \(0, 1\)"),
+    (lambda d: train_val_split(d, 1.5), r"val_fraction must be in \(0, 1\)"),
     (lambda d: train_val_split(d[:3], 0.1), "at least one token"),
 ])
 def test_bad_batch_arguments_say_what_is_valid(call, word):

@@ -23,7 +23,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from numbers import Integral
 from typing import NamedTuple
 from urllib.parse import urlparse
 
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aigc_course.config import data_dir
+from aigc_course.validation import ArgumentTypeError, check_bool, check_choice, check_int
 
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10")
 SPLITS = ("train", "test")
@@ -95,6 +95,8 @@ class _Raw(NamedTuple):
 
 
 def _check_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a str, one of {', '.join(IMAGE_DATASETS)}; got {name!r}")
     key = str(name).strip().lower().replace("_", "-")
     key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
     if key not in IMAGE_DATASETS:
@@ -104,15 +106,15 @@ def _check_name(name: str) -> str:
     return key
 
 
-def _check_args(split: str, size: int | None, limit: int | None, seed: int) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if size is not None and (not isinstance(size, Integral) or size <= 0):
-        raise ValueError(f"size must be a positive int (the side of the square image) or None, got {size!r}")
-    if limit is not None and (not isinstance(limit, Integral) or limit <= 0):
-        raise ValueError(f"limit must be a positive int (how many examples to keep) or None, got {limit!r}")
-    if not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+_MAX_SHAPES = 200_000  # drawn shapes held in memory: 200k x 32 x 32 float32 is 0.8 GB
+
+
+def _check_args(split: str, size: int | None, limit: int | None, seed: int, key: str = "") -> None:
+    check_choice("split", split, SPLITS)
+    check_int("size", size, 1, 1024, none_ok=True, hint=" (the side of the square image)")
+    high = _MAX_SHAPES if key == "shapes" else None
+    check_int("limit", limit, 1, high, none_ok=True, hint=" (how many examples to keep)")
+    check_int("seed", seed, 0)
 
 
 # ---------------------------------------------------------------------------------------------- digits
@@ -360,7 +362,8 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     Loads are cached in memory per process; every call returns fresh tensors.
     """
     key = _check_name(name)
-    _check_args(split, size, limit, seed)
+    _check_args(split, size, limit, seed, key)
+    check_bool("strict", strict)
     size = None if size is None else int(size)      # numpy ints welcome; cache keys stay plain ints
     limit, seed = (None if limit is None else int(limit)), int(seed)
     channels, native = _NATIVE[key]

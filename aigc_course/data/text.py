@@ -14,7 +14,7 @@ import tempfile
 import urllib.request
 import warnings
 from collections.abc import Iterable, Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import torch
@@ -22,6 +22,7 @@ from torch import Tensor
 
 from aigc_course.config import data_dir
 from aigc_course.data.images import DataFallbackWarning
+from aigc_course.validation import ArgumentTypeError, check_bool, check_float, check_int
 
 CORPORA = ("python-docs", "tiny-shakespeare")
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -95,14 +96,15 @@ def load_corpus(name: str = "python-docs", *, strict: bool = False, max_chars: i
     python-docs is returned instead (``strict=True`` raises a RuntimeError). ``max_chars`` keeps the first
     ``max_chars`` characters.
     """
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a str, one of {', '.join(CORPORA)}; got {name!r}")
+    check_bool("strict", strict)
     key = str(name).strip().lower().replace("_", "-")
     if key not in CORPORA:
         close = difflib.get_close_matches(key, CORPORA, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown corpus {name!r}; valid: {', '.join(CORPORA)}.{hint}")
-    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, Integral)
-                                  or max_chars <= 0):
-        raise ValueError(f"max_chars must be a positive int or None, got {max_chars!r}")
+    check_int("max_chars", max_chars, 1, none_ok=True)
     text = _python_docs() if key == "python-docs" else _tiny_shakespeare(strict)
     return text[: int(max_chars)] if max_chars is not None else text
 
@@ -161,9 +163,16 @@ class CharTokenizer:
     def decode(self, ids: Sequence[int] | Tensor) -> str:
         """The text for a list or 1-D tensor of ids."""
         if isinstance(ids, Tensor):
-            if ids.ndim != 1 or ids.is_floating_point():
+            if ids.ndim != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
                 raise ValueError(f"ids must be a 1-D integer tensor, got shape {tuple(ids.shape)} {ids.dtype}")
             ids = ids.tolist()
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise ArgumentTypeError(f"ids must be a list or 1-D tensor of ints, got {type(ids).__name__}")
+        ids = list(ids)
+        bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, Integral)]
+        if bad:  # int(1.7) would silently decode as id 1
+            raise ArgumentTypeError(f"ids must be ints (token ids in 0..{self.vocab_size - 1}), got {bad[0]!r} "
+                                    f"({type(bad[0]).__name__})")
         try:
             return "".join(self.itos[int(i)] for i in ids)
         except KeyError as err:
@@ -178,7 +187,7 @@ class CharTokenizer:
 
 
 def _check_ids(data: Tensor) -> Tensor:
-    if not isinstance(data, Tensor) or data.ndim != 1 or data.is_floating_point():
+    if not isinstance(data, Tensor) or data.ndim != 1 or data.is_floating_point() or data.dtype == torch.bool:
         shape = tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__
         raise ValueError(f"data must be a 1-D integer tensor of token ids, got {shape}")
     return data
@@ -187,9 +196,7 @@ def _check_ids(data: Tensor) -> Tensor:
 def train_val_split(data: Tensor, val_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
     """Split a 1-D token tensor into (train, val): contiguous, the last ``val_fraction`` is validation."""
     data = _check_ids(data)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) \
-            or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    check_float("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
     n_val = round(len(data) * val_fraction)
     if not 1 <= n_val < len(data):
         raise ValueError(f"val_fraction={val_fraction} of {len(data)} tokens leaves {n_val} for validation; "
@@ -205,11 +212,8 @@ def get_batch(data: Tensor, block_size: int, batch_size: int, generator: torch.G
     The windows come from ``generator`` (a CPU torch.Generator) when given.
     """
     data = _check_ids(data)
-    if isinstance(block_size, bool) or not isinstance(block_size, Integral) or not 1 <= block_size < len(data):
-        raise ValueError(f"block_size must be an int in 1..{len(data) - 1} (less than the {len(data)} tokens "
-                         f"of data), got {block_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("block_size", block_size, 1, len(data) - 1, hint=f" (less than the {len(data)} tokens of data)")
+    check_int("batch_size", batch_size, 1)
     block_size, batch_size = int(block_size), int(batch_size)
     start = torch.randint(len(data) - block_size, (batch_size,), generator=generator)   # (B,)
     index = start[:, None] + torch.arange(block_size + 1)                                # (B, T + 1)

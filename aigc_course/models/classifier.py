@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aigc_course.validation import check_fields
+
 
 @dataclass
 class ClassifierConfig:
@@ -34,6 +36,7 @@ class ClassifierConfig:
     dropout: float = 0.2        # before the last layer, in training only
 
     def __post_init__(self) -> None:
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         if not isinstance(self.image_size, int) or self.image_size < 8:
             raise ValueError(f"image_size must be an int >= 8 (two 2x poolings), got {self.image_size!r}")
         for name in ("channels", "width", "feature_dim"):

@@ -38,8 +38,8 @@ class GPTConfig:
     fused: bool = True          # use torch's fused attention kernel when weights are not requested
 
     def __post_init__(self) -> None:
-        check_fields(self)
         positive_ints(self, "vocab_size", "block_size", "n_layer", "n_head", "n_embd")
+        check_fields(self)
         check_heads(self.n_embd, self.n_head)
         dropout_rate(self.dropout)
 
