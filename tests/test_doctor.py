@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 
@@ -16,11 +17,18 @@ def test_report_names_the_essentials(monkeypatch, tmp_path):
 
 def test_cached_download_is_seen(monkeypatch, tmp_path):
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
-    (tmp_path / "torchvision" / "MNIST").mkdir(parents=True)
-    (tmp_path / "tiny_shakespeare.txt").write_text("First Citizen:")
+    raw = tmp_path / "torchvision" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, dims in (("train-images-idx3-ubyte", (2, 28, 28)), ("train-labels-idx1-ubyte", (2,)),
+                       ("t10k-images-idx3-ubyte", (1, 28, 28)), ("t10k-labels-idx1-ubyte", (1,))):
+        header = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+        (raw / name).write_bytes(header + bytes(math.prod(dims)))
+    (tmp_path / "tiny_shakespeare.txt").write_text("First Citizen:")   # 14 bytes, not the real 1.1 MB
     status = doctor.data_availability()
-    assert status["mnist"] == "cached" and status["tiny-shakespeare (text)"] == "cached"
+    assert status["mnist"] == "cached" and "is damaged" in status["tiny-shakespeare (text)"]
     assert status["cifar10"].startswith("not cached")
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"")                 # a zero-byte file: not "cached"
+    assert doctor.data_availability()["mnist"].startswith("the cached files are damaged (t10k-images-idx3-ubyte")
 
 
 def test_command_line(monkeypatch):

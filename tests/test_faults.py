@@ -15,8 +15,13 @@ import pytest
 import torch
 
 from aigc_course import checkpoint as ckpt
-from aigc_course.checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint, read_checkpoint
-from aigc_course.checkpoint import save_checkpoint
+from aigc_course.checkpoint import (
+    CheckpointError,
+    CheckpointWriteError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from aigc_course.train import CheckpointWarning, TrainingDiverged, lm_step, train
 
 STEPS = 16
@@ -302,3 +307,26 @@ def test_warnings_do_not_leak_from_a_clean_run(tmp_path):
         warnings.simplefilter("error")
         train(make_step(model, opt, gen), 3, modules={"m": model, "o": opt, "g": gen}, checkpoint=tmp_path / "c.pt",
               progress=False)
+
+
+def test_a_read_only_data_folder_returns_the_trained_classifier(tmp_path, monkeypatch):
+    """pretrained_digit_classifier() used to train, then lose the model on the cache write."""
+    from aigc_course.models.classifier import pretrained_digit_classifier
+
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
+    _fail_writes(monkeypatch, errno.EROFS)
+    with pytest.warns(UserWarning, match="returned but not cached: cannot write the checkpoint.*read-only"):
+        model = pretrained_digit_classifier("digits", size=8, steps=3, verbose=False)
+    assert 0.0 <= model.test_accuracy <= 1.0 and not any(p.suffix == ".pt" for p in tmp_path.rglob("*"))
+
+
+def test_data_dir_that_is_a_file_is_named(tmp_path, monkeypatch):
+    from aigc_course import doctor
+    from aigc_course.config import DataDirError, data_dir
+
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "f"))
+    with pytest.raises(DataDirError, match=r"the data folder .*/f is a file, not a folder; set AIGC_DATA_DIR"):
+        data_dir()
+    rows = dict(doctor.report())                                       # the doctor reports it, no traceback
+    assert rows["data cache"].startswith("ERROR: the data folder") and "data: digits" not in rows

