@@ -100,7 +100,7 @@ def _check_name(name: str) -> str:
     if key not in IMAGE_DATASETS:
         close = difflib.get_close_matches(key, IMAGE_DATASETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown image data set {name!r}; valid: {', '.join(IMAGE_DATASETS)}.{hint}")
+        raise ValueError(f"unknown image data set name {name!r}; valid: {', '.join(IMAGE_DATASETS)}.{hint}")
     return key
 
 

@@ -145,7 +145,7 @@ def load_corpus(name: str = "python-docs", *, strict: bool = False, max_chars: i
     if key not in CORPORA:
         close = difflib.get_close_matches(key, CORPORA, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown corpus {name!r}; valid: {', '.join(CORPORA)}.{hint}")
+        raise ValueError(f"unknown corpus name {name!r}; valid: {', '.join(CORPORA)}.{hint}")
     check_int("max_chars", max_chars, 1, none_ok=True)
     text = _python_docs() if key == "python-docs" else _tiny_shakespeare(strict)
     return text[: int(max_chars)] if max_chars is not None else text

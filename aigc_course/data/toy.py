@@ -182,7 +182,7 @@ def toy_distribution(name: str, **params) -> ToyDistribution:
     if key not in _FACTORIES:
         close = difflib.get_close_matches(key, TOY_DISTRIBUTIONS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown toy distribution {name!r}; valid: {', '.join(TOY_DISTRIBUTIONS)}.{hint}")
+        raise ValueError(f"unknown toy distribution name {name!r}; valid: {', '.join(TOY_DISTRIBUTIONS)}.{hint}")
     unknown = sorted(set(params) - set(_PARAMS[key]))
     if unknown:
         raise ValueError(f"{key} takes no parameter(s) {', '.join(unknown)}; valid: {', '.join(_PARAMS[key])}")
