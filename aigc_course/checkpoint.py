@@ -30,6 +30,7 @@ from aigc_course.checkpoint_safety import refusal_reason
 from aigc_course.device import rng_state, set_rng_state
 
 FORMAT = 1
+SAFE_TORCH = (2, 10)   # the oldest torch whose weights_only loader has no known bypass (pyproject's floor)
 _PRIMITIVES = (bool, int, float, str, type(None))
 
 
@@ -183,9 +184,18 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, Any], step: int,
 # ------------------------------------------------------------------------------------------- reading
 
 
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint file with ``weights_only=True`` (tensors and primitives only, no code), checksum
-    verified."""
+    verified. Refused under a torch older than :data:`SAFE_TORCH`, whose loader could be tricked."""
+    if _torch_version() < SAFE_TORCH:
+        raise CheckpointError(f"torch {torch.__version__} is older than {SAFE_TORCH[0]}.{SAFE_TORCH[1]}: its "
+                              f"weights_only loader can be bypassed (CVE-2025-32434) or crashed by a crafted "
+                              f"file, so checkpoints are not loaded with it. Upgrade: pip install 'torch>=2.10'")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
