@@ -14,6 +14,8 @@ def _version(module: str) -> str:
         return getattr(importlib.import_module(module), "__version__", "installed")
     except ImportError:
         return "MISSING"
+    except Exception as err:  # installed but broken (e.g. a dependency that is missing or half-installed)
+        return f"ERROR: importing {module} failed ({type(err).__name__}: {str(err)[:120]})"
 
 
 def _device_line() -> str:

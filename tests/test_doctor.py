@@ -51,3 +51,26 @@ def test_torchvision_cached_rejects_other_names():
 
     with pytest.raises(ValueError, match=r"torchvision data sets are \['cifar10', 'fashion-mnist', 'mnist'\]"):
         torchvision_cached("digits")
+
+
+def _doctor_in_subprocess(prelude: str, env_extra: dict) -> subprocess.CompletedProcess:
+    import os
+
+    code = f"{prelude}\nimport sys\nfrom aigc_course.doctor import main\nsys.exit(main())"
+    env = {**os.environ, **env_extra}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_doctor_without_torch_reports_instead_of_crashing():
+    out = _doctor_in_subprocess("import sys; sys.modules['torch'] = None  # as in a Python without torch", {})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "torch is not installed in this Python" in out.stdout and "make install" in out.stdout
+
+
+def test_doctor_advice_fits_the_problem(tmp_path):
+    out = _doctor_in_subprocess("", {"AIGC_DEVICE": "cdua"})
+    assert out.returncode == 1 and "fix AIGC_DEVICE" in out.stdout and "make install" not in out.stdout
+    (tmp_path / "file").write_text("x")
+    out = _doctor_in_subprocess("", {"AIGC_DATA_DIR": str(tmp_path / "file")})
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "is a file, not a folder" in out.stdout and "make install" not in out.stdout
