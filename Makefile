@@ -10,10 +10,11 @@ IP       ?= 127.0.0.1
 WORKERS  ?= 2
 NOTEBOOKS = chapters solutions
 
-.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor book clean
+.PHONY: help install lab lab-guard test unit notebooks browser pairing lint sync bench doctor book clean
 
 help:
-	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP))"
+	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP); an IP beyond"
+	@echo "              this machine needs ALLOW_REMOTE=1: anyone who can reach it and has the token runs code)"
 	@echo "make test     install if needed, run every test and every notebook (FAST mode)"
 	@echo "make unit | notebooks | browser | pairing | lint   run one part of 'make test'"
 	@echo "make sync     re-pair every .ipynb with its .py twin (or only NB=\"chapters/03_x.py ...\")"
@@ -29,7 +30,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-lab: install
+# JupyterLab runs arbitrary code for whoever holds its token: bind beyond loopback only when asked to, loudly,
+# and never without the token.
+lab-guard:
+	@case "$(IP)" in \
+	  127.*|localhost|::1|"[::1]") ;; \
+	  *) if [ "$(ALLOW_REMOTE)" != "1" ]; then \
+	       echo "make lab: refusing to serve on IP=$(IP), beyond this machine: anyone who can reach it and" \
+	            "learns the token can run code as you. Use the default IP=127.0.0.1, or opt in with" \
+	            "ALLOW_REMOTE=1 on a network you trust." >&2; exit 1; fi; \
+	     case "$(LAB_ARGS)" in *token*|*password*) \
+	       echo "make lab: refusing to change the token or password (LAB_ARGS=$(LAB_ARGS)) while serving" \
+	            "on IP=$(IP); the token is what protects it." >&2; exit 1;; esac; \
+	     echo "WARNING: serving JupyterLab on $(IP) (ALLOW_REMOTE=1): reachable from other machines;" \
+	          "keep the token secret and stop the server when done." >&2;; \
+	esac
+
+lab: lab-guard install
 	@echo "Serving the course on http://$(IP):$(PORT)/lab (Ctrl-C to stop)"
 	$(VENV)/bin/jupyter lab --ip=$(IP) --port=$(PORT) --notebook-dir=. \
 		$(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) \

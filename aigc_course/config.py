@@ -67,15 +67,32 @@ def budget(full: T, fast: T, workshop: T | None = None) -> T:
     return full
 
 
+class DataDirError(ValueError):
+    """The data folder cannot be used (it is a file, or cannot be created)."""
+
+
 def data_dir() -> Path:
-    """The cache folder for data sets and downloads (created on first use)."""
+    """The cache folder for data sets and downloads (created on first use).
+
+    Raises :class:`DataDirError` (a ValueError) naming the folder and the variable to change when the
+    folder is a file or cannot be created. A folder that exists but is read-only is returned: writers
+    (checkpoints, caches) then warn and keep their result in memory.
+    """
     raw = os.environ.get("AIGC_DATA_DIR")
+    source = "AIGC_DATA_DIR" if raw else ("XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME")
     if raw:
         path = Path(raw).expanduser()
     else:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         path = Path(base) / "aigc_course"
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"the data folder {path} is a file, not a folder; set {source} to a folder "
+                           f"(e.g. export AIGC_DATA_DIR=~/aigc_data) or remove the file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataDirError(f"cannot create the data folder {path} ({err.strerror or err}); set AIGC_DATA_DIR "
+                           f"to a folder you can write (e.g. export AIGC_DATA_DIR=~/aigc_data)") from err
     return path
 
 

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from aigc_course.validation import check_fields, check_float
+
 BACKWARD_FACTOR = 3   # training FLOPs ≈ 3 × forward FLOPs (forward + grad wrt inputs + grad wrt weights)
 
 
@@ -210,6 +212,7 @@ class CostAssumptions:
     grams_co2_per_kwh: float = 400.0  # carbon intensity of the grid (varies ~20 to ~800 by country)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         for name, value in asdict(self).items():
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -234,8 +237,7 @@ def cost_estimate(seconds: float, assumptions: CostAssumptions | None = None) ->
     electricity [USD] = kWh × price_per_kWh;   rental [USD] = seconds / 3600 × price_per_hour;
     CO₂ [g] = kWh × grams_per_kWh.      total = rental + electricity (a renter pays both, one way or another).
     """
-    if seconds < 0:
-        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    seconds = check_float("seconds", seconds, 0)
     a = assumptions or CostAssumptions()
     joules = a.watts * a.pue * seconds
     kwh = joules / 3.6e6
@@ -248,13 +250,15 @@ def cost_per_items(seconds: float, items: float, per: float = 1.0,
                    assumptions: CostAssumptions | None = None) -> dict[str, float]:
     """:func:`cost_estimate` for ``per`` items when ``items`` of them took ``seconds`` (e.g. per = 1000 for
     the cost of 1,000 tokens, or 1 for the cost of one image)."""
-    if items <= 0 or per <= 0:
-        raise ValueError(f"items and per must be positive, got items={items}, per={per}")
+    for name, value in (("items", items), ("per", per)):
+        if check_float(name, value) <= 0:
+            raise ValueError(f"items and per must be positive, got items={items}, per={per}")
     return cost_estimate(seconds / items * per, assumptions)
 
 
 def achieved_fraction(flops: float, seconds: float, peak_flops_per_s: float) -> float:
     """(flops / seconds) / peak: the share of this device's measured matmul peak that a workload reached."""
-    if seconds <= 0 or peak_flops_per_s <= 0:
+    check_float("flops", flops, 0)
+    if check_float("seconds", seconds) <= 0 or check_float("peak_flops_per_s", peak_flops_per_s) <= 0:
         raise ValueError(f"seconds and peak must be positive, got {seconds}, {peak_flops_per_s}")
     return flops / seconds / peak_flops_per_s

@@ -9,6 +9,8 @@ import random
 import numpy as np
 import torch
 
+from aigc_course.validation import check_bool, check_int
+
 VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -62,8 +64,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
     ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU; errors where an
     operation has no deterministic version).
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int("seed", seed, 0)
+    check_bool("deterministic", deterministic)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

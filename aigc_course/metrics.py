@@ -8,17 +8,29 @@ import math
 
 import torch
 
+from aigc_course.validation import ArgumentTypeError, check_float, check_tensor
+
 LN2 = math.log(2.0)
+
+
+def _mean_nll(value: float | torch.Tensor) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        check_tensor("mean_nll_nats", value, finite=False)
+        if value.numel() != 1:
+            raise ValueError(f"mean_nll_nats must be one number (a mean), got a tensor of shape {tuple(value.shape)}")
+        value = float(value)
+    check_float("mean_nll_nats", value, 0, hint=" (a mean negative log-likelihood in nats)")
+    return torch.tensor(value, dtype=torch.float64)
 
 
 def perplexity(mean_nll_nats: float | torch.Tensor) -> float:
     """Perplexity from the mean negative log-likelihood per token in nats: PPL = exp(NLL)."""
-    return float(torch.as_tensor(mean_nll_nats, dtype=torch.float64).exp())
+    return float(_mean_nll(mean_nll_nats).exp())
 
 
 def bits_per_token(mean_nll_nats: float | torch.Tensor) -> float:
     """Mean NLL in bits: bpc = NLL / ln 2 (bits per character for a character model)."""
-    return float(torch.as_tensor(mean_nll_nats, dtype=torch.float64) / LN2)
+    return float(_mean_nll(mean_nll_nats) / LN2)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -26,7 +38,13 @@ def bits_per_token(mean_nll_nats: float | torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------------------
 
 def _as_features(feats: torch.Tensor, name: str) -> torch.Tensor:
-    feats = torch.as_tensor(feats)
+    if not isinstance(feats, torch.Tensor):
+        try:
+            feats = torch.as_tensor(feats, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise ArgumentTypeError(f"{name} must be a 2-D tensor (N, D) of features, got "
+                                    f"{type(feats).__name__}") from None
+    check_tensor(name, feats, kind="any", nonempty=False)  # NaN / inf features: named here, not in eigh
     if feats.dim() != 2:
         raise ValueError(f"{name} must be a 2-D tensor (N, D) of features, got shape {tuple(feats.shape)}")
     if feats.shape[0] < 2:

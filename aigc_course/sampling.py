@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from aigc_course.validation import check_bool, check_float, check_int, check_tensor
+
 ModelFn = Callable[[Tensor], "Tensor | tuple[Tensor, ...]"]
 
 
@@ -25,23 +27,25 @@ ModelFn = Callable[[Tensor], "Tensor | tuple[Tensor, ...]"]
 # ---------------------------------------------------------------------------------------------------------
 
 def check_temperature(temperature: float) -> None:
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 (use greedy=True for the τ → 0 limit), got {temperature}")
+    check_float("temperature", temperature, 0, low_open=True, hint=" (use greedy=True for the τ → 0 limit)")
 
 
-def check_top_k(top_k: int | None) -> None:
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive int or None (no filtering), got {top_k!r}")
+def check_top_k(top_k: int | None, vocab_size: int | None = None) -> None:
+    """top_k is None (no filtering) or an int in 1..V: one rule for :func:`generate` and ``GPT.generate``.
+
+    (:func:`top_k_filter` itself, a filter on any logits, keeps everything when k ≥ V.)"""
+    if vocab_size is None:
+        check_int("top_k", top_k, 1, none_ok=True, hint=" (no filtering)")
+    else:
+        check_int("top_k", top_k, 1, vocab_size, none_ok=True, hint=f" (1..{vocab_size}, the vocabulary size)")
 
 
 def check_top_p(top_p: float | None) -> None:
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1] or None (no filtering), got {top_p}")
+    check_float("top_p", top_p, 0, 1, low_open=True, none_ok=True, hint=" (no filtering)")
 
 
 def check_repetition_penalty(penalty: float) -> None:
-    if not penalty > 0:
-        raise ValueError(f"repetition_penalty must be > 0 (1.0 = off, > 1 discourages repeats), got {penalty}")
+    check_float("repetition_penalty", penalty, 0, low_open=True, hint=" (1.0 = off, > 1 discourages repeats)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -108,6 +112,8 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
                 generator: torch.Generator | None = None) -> Tensor:
     """Draw one token per row from the filtered distribution: (B, V) -> (B,)."""
     probs = filtered_logits(logits, temperature, top_k, top_p).float().softmax(dim=-1)   # (B, V)
+    if generator is not None and generator.device != probs.device:   # e.g. a CPU generator, a GPU model
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
@@ -122,13 +128,26 @@ def _last_logits(model_fn: ModelFn, ids: Tensor, block_size: int | None) -> Tens
     return logits[:, -1, :].float()                                        # (B, V)
 
 
-def _as_batch(prompt_ids: Tensor | Sequence[int]) -> Tensor:
-    ids = torch.as_tensor(prompt_ids, dtype=torch.long)
+def _as_batch(prompt_ids: Tensor | Sequence[int], name: str = "prompt_ids") -> Tensor:
+    ids = prompt_ids if isinstance(prompt_ids, Tensor) else torch.as_tensor(prompt_ids)
+    if ids.numel() > 0:  # an empty list comes out as float: the emptiness check below names it
+        check_tensor(name, ids, kind="int")  # 1.7 is not a token id (as_tensor(dtype=long) would make it 1)
+    ids = ids.long()
     ids = ids[None] if ids.dim() == 1 else ids                             # (T,) -> (1, T)
     if ids.dim() != 2 or ids.shape[1] == 0:
-        raise ValueError(f"prompt_ids must be a non-empty (T,) or (B, T) tensor of ids, got shape "
+        raise ValueError(f"{name} must be a non-empty (T,) or (B, T) tensor of ids, got shape "
                          f"{tuple(ids.shape)}")
+    if int(ids.min()) < 0:
+        raise ValueError(f"{name} must hold token ids >= 0, got {int(ids.min())}")
     return ids
+
+
+def _model_block_size(model_fn: ModelFn, block_size: int | None) -> int | None:
+    """The context to crop to: ``block_size`` if given, else the model's own (a GPT's ``cfg.block_size``)."""
+    if block_size is not None:
+        return check_int("block_size", block_size, 1)
+    own = getattr(getattr(model_fn, "cfg", None), "block_size", None)
+    return own if isinstance(own, int) else None
 
 
 @torch.no_grad()
@@ -140,18 +159,23 @@ def generate(model_fn: ModelFn, prompt_ids: Tensor | Sequence[int], max_new_toke
 
     ``model_fn`` maps (B, T) ids to (B, T, V) logits (or a tuple whose first item is that). q is the model's
     distribution after the repetition penalty, then temperature, top-k and top-p; ``greedy=True`` takes the
-    argmax instead of drawing. ``block_size`` crops the context to the last tokens a model can see.
-    Returns (B, T + max_new_tokens): the prompt followed by the new tokens.
+    argmax instead of drawing. ``block_size`` crops the context to the last tokens a model can see
+    (default: the model's own ``cfg.block_size`` when it has one, so a GPT never sees too long a context).
+    ``top_k`` must be in 1..V. Returns (B, T + max_new_tokens): the prompt followed by the new tokens.
     """
     check_temperature(temperature)
     check_top_k(top_k)
     check_top_p(top_p)
     check_repetition_penalty(repetition_penalty)
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    check_bool("greedy", greedy)
+    check_int("max_new_tokens", max_new_tokens, 0)
     ids = _as_batch(prompt_ids)
-    for _ in range(max_new_tokens):
-        logits = apply_repetition_penalty(_last_logits(model_fn, ids, block_size), ids, repetition_penalty)
+    block_size = _model_block_size(model_fn, block_size)
+    for step in range(max_new_tokens):
+        logits = _last_logits(model_fn, ids, block_size)                   # (B, V)
+        if step == 0:
+            check_top_k(top_k, logits.shape[-1])
+        logits = apply_repetition_penalty(logits, ids, repetition_penalty)
         nxt = logits.argmax(-1) if greedy else sample_next(logits, temperature, top_k, top_p, generator)
         ids = torch.cat([ids, nxt[:, None].to(ids.device)], dim=1)         # (B, T + 1)
     return ids
@@ -164,9 +188,10 @@ def beam_search(model_fn: ModelFn, prompt_ids: Tensor | Sequence[int], max_new_t
     log q(y) = Σ_t log p(y_t | x, y_{<t}); at each step extend each by every token and keep the best W of
     the W·V candidates. W = 1 is greedy decoding. Returns the best sequence (T + max_new_tokens,) and its
     log-probability (of the new tokens, in nats). Fixed length, so no length normalisation is needed."""
-    if not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
+    check_int("beam_width", beam_width, 1)
+    check_int("max_new_tokens", max_new_tokens, 0)
     ids = _as_batch(prompt_ids)
+    block_size = _model_block_size(model_fn, block_size)
     if ids.shape[0] != 1:
         raise ValueError(f"beam_search decodes one prompt at a time, got a batch of {ids.shape[0]}")
     scores = torch.zeros(1, dtype=torch.float64)                           # (W,) log q of each beam
@@ -192,8 +217,9 @@ def sequence_nll(model_fn: ModelFn, ids: Tensor | Sequence[int], start: int = 1,
     With ``block_size`` the targets are scored in chunks of block_size/2, each under a window of the last
     ``block_size`` tokens, so every token sees at least half a block of context (a strided evaluation).
     """
-    ids = _as_batch(ids)
+    ids = _as_batch(ids, "ids")
     T = ids.shape[1]
+    check_int("start", start)
     if not 1 <= start < T:
         raise ValueError(f"start must be in 1..{T - 1} for a sequence of {T} tokens, got {start}")
     window = T if block_size is None else block_size
@@ -213,8 +239,7 @@ def sequence_nll(model_fn: ModelFn, ids: Tensor | Sequence[int], start: int = 1,
 def distinct_n(sequences: Sequence, n: int) -> float:
     """Diversity (Li et al., 2016): distinct-n = |unique n-grams| / |n-grams|, for one sequence (a string, a
     list of ids, a 1-D tensor) or a list of them, pooled. 1 means no n-gram repeats; a loop drives it to 0."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    check_int("n", n, 1)
     single = isinstance(sequences, (str, Tensor)) or (len(sequences) > 0 and isinstance(sequences[0], int))
     grams = []
     for seq in [sequences] if single else sequences:

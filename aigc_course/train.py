@@ -8,16 +8,22 @@ Plots and widgets subscribe through callbacks; the loop itself never displays an
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
-from aigc_course.checkpoint import load_checkpoint, save_checkpoint
+from aigc_course.checkpoint import CheckpointWriteError, config_to_dict, load_checkpoint, save_checkpoint
+from aigc_course.interrupts import DeferredInterrupt
+from aigc_course.schedules import WarmupCosine  # noqa: F401  (re-exported: chapters import it from here)
+from aigc_course.validation import ArgumentTypeError, check_bool, check_float, check_int
 
 Logs = dict[str, float]
 StepFn = Callable[[int], "float | Mapping[str, Any]"]
@@ -77,9 +83,26 @@ class TrainingDiverged(RuntimeError):
         self.history = history
 
 
-def _to_logs(out: float | Mapping[str, Any]) -> Logs:
+class CheckpointWarning(UserWarning):
+    """A checkpoint could not be written; training went on and the History was kept."""
+
+
+def _to_logs(out: float | Mapping[str, Any], step: int) -> Logs:
+    """The step function's result as {name: float}, or a TypeError / ValueError that says what came back."""
     items = out.items() if isinstance(out, Mapping) else [("loss", out)]
-    return {name: float(v.detach().item() if torch.is_tensor(v) else v) for name, v in items}
+    logs = {}
+    for name, v in items:
+        where = f"step_fn returned {'a dict whose ' + repr(name) + ' is ' if isinstance(out, Mapping) else ''}"
+        if torch.is_tensor(v):
+            if v.numel() != 1:
+                raise ValueError(f"{where}a tensor of shape {tuple(v.shape)} at step {step}; return one number "
+                                 f"per name (e.g. loss.mean().item())")
+            v = v.detach().item()
+        if isinstance(v, bool) or not isinstance(v, Real):
+            raise ArgumentTypeError(f"{where}{v!r} ({type(v).__name__}) at step {step}; step_fn must return a "
+                                    f"float (or a 0-dim tensor) or a dict of them, e.g. return loss.item()")
+        logs[str(name)] = float(v)
+    return logs
 
 
 def _notify(callbacks: Iterable[Any], event: str, *args: Any) -> None:
@@ -89,13 +112,17 @@ def _notify(callbacks: Iterable[Any], event: str, *args: Any) -> None:
             method(*args)
 
 
-def _check_finite(step: int, logs: Logs, history: History) -> None:
+def _check_finite(step: int, logs: Logs, history: History, run: _Run) -> None:
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+        restore = (f"load_checkpoint({str(run.checkpoint)!r}, modules) restores step {run.saved_step}"
+                   if run.saved_step is not None else "no checkpoint was written: rebuild the model")
         raise TrainingDiverged(
-            f"training diverged at step {step}: {shown}. Try a smaller learning rate, gradient clipping, "
-            f"or check the loss for log(0). History up to step {step - 1} is in .history.", history)
+            f"training diverged at step {step}: {shown}. The weights in memory are probably NaN now (the step "
+            f"that diverged has updated them), so do not keep training them: {restore}. Then try a smaller "
+            f"learning rate, gradient clipping, or check the loss for log(0). History up to step {step - 1} "
+            f"is in .history.", history)
 
 
 def _set_mode(modules: Mapping[str, Any], training: bool) -> None:
@@ -117,28 +144,84 @@ class _Run:
     checkpoint: Path | None
     checkpoint_every: int
     config: Any
+    generators: dict[str, torch.Generator] = field(default_factory=dict)   # the step function's own
+    saved_step: int | None = None                                           # the last step on disk
+    write_failed: bool = False
 
     def save(self, step: int, history: History) -> None:
-        if self.checkpoint is not None and self.modules:
-            save_checkpoint(self.checkpoint, dict(self.modules), step, self.config, history.to_dict())
+        """Write the checkpoint; a full disk or read-only folder warns once and the run goes on."""
+        if self.checkpoint is None or not self.modules:
+            return
+        try:
+            save_checkpoint(self.checkpoint, {**self.modules, **self.generators}, step, self.config,
+                            history.to_dict())
+            self.saved_step = step
+        except CheckpointWriteError as err:
+            if not self.write_failed:
+                warnings.warn(CheckpointWarning(f"checkpoint at step {step} not written: {err}. Training goes "
+                                                f"on and the History is kept in memory."), stacklevel=4)
+            self.write_failed = True
 
     def evaluate(self, step: int, history: History) -> Logs:
         _set_mode(self.modules, training=False)
         with torch.no_grad():
-            logs = _to_logs(self.eval_fn())
+            logs = _to_logs(self.eval_fn(), step)
         _set_mode(self.modules, training=True)
         history.record(step, logs, evaluation=True)
         _notify(self.callbacks, "on_eval", step, logs, history)
         return logs
 
 
-def _validate(steps: int, eval_every: int | None, checkpoint: Any, modules: Mapping | None) -> None:
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
-        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+def _check_callbacks(callbacks: Any) -> list[Any]:
+    events = ("on_step", "on_eval", "on_end")
+    if any(hasattr(callbacks, e) for e in events) or isinstance(callbacks, (str, bytes)) \
+            or not isinstance(callbacks, Iterable):
+        name = type(callbacks).__name__
+        raise ArgumentTypeError(f"callbacks must be a list of callbacks, got a {name}; pass callbacks=[{name}(...)]")
+    out = list(callbacks)
+    for i, cb in enumerate(out):
+        if not any(callable(getattr(cb, e, None)) for e in events):
+            raise ArgumentTypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of {', '.join(events)}")
+    return out
+
+
+def _validate(step_fn: Any, steps: int, eval_fn: Any, eval_every: int | None, checkpoint: Any,
+              checkpoint_every: int | None, modules: Mapping | None) -> None:
+    if not callable(step_fn):
+        raise ArgumentTypeError(f"step_fn must be a function step -> loss, got {type(step_fn).__name__}")
+    if eval_fn is not None and not callable(eval_fn):
+        raise ArgumentTypeError(f"eval_fn must be a function () -> dict or None, got {type(eval_fn).__name__}")
+    check_int("steps", steps, 1)
+    check_int("eval_every", eval_every, 1, none_ok=True)
+    check_int("checkpoint_every", checkpoint_every, 1, none_ok=True)
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise ArgumentTypeError(f"checkpoint must be a path (str or Path) or None, got {type(checkpoint).__name__}")
     if checkpoint is not None and not modules:
         raise ValueError("a checkpoint path needs modules={name: model_or_optimizer} to know what to save")
+
+
+def _resume(run: _Run, config: Any) -> tuple[History, int]:
+    """History and step of the checkpoint, loaded into the run's modules (and generators it holds)."""
+    payload = load_checkpoint(run.checkpoint, dict(run.modules), optional=run.generators)
+    start = payload["step"]
+    if start > run.steps:
+        raise ValueError(f"{run.checkpoint} is at step {start}, beyond steps={run.steps}: pass steps >= {start} "
+                         f"to continue it, or resume=False (or another checkpoint path) to start again")
+    _warn_config_change(run.checkpoint, payload.get("config"), config)
+    history = History.from_dict(payload["history"]) if payload.get("history") else History()
+    history.interrupted = False
+    run.saved_step = start
+    return history, start
+
+
+def _warn_config_change(path: Path, saved: dict | None, config: Any) -> None:
+    now = config_to_dict(config)
+    if saved is None or now is None or saved == now:
+        return
+    changed = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now), key=str)
+               if saved.get(k) != now.get(k)]
+    warnings.warn(f"resuming {path} with a different config ({'; '.join(changed[:10])}); the weights were trained "
+                  f"under the old one. Pass the old config, or resume=False to start again.", stacklevel=4)
 
 
 def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = None,
@@ -149,57 +232,82 @@ def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = No
     """Run ``step_fn(step)`` for ``step = 1 .. steps`` and return the :class:`History`.
 
     - ``step_fn`` does one update and returns a loss (float/tensor) or a dict of named numbers.
-    - ``modules``: models and optimisers by name; checkpoints save them, evaluation toggles train/eval.
+    - ``modules``: models, optimisers, schedulers and ``torch.Generator``s by name; checkpoints save them,
+      evaluation toggles train/eval. Generators a step function declares (``lm_step``'s) are saved too.
     - ``eval_fn()`` runs under ``torch.no_grad()`` every ``eval_every`` steps and at the end.
     - ``checkpoint``: a path; written every ``checkpoint_every`` steps (default: at each evaluation), at the
-      end, and when the run is interrupted. ``resume=True`` continues from it when it exists.
+      end, and when the run is interrupted. ``resume=True`` continues from it when it exists (refusing a
+      checkpoint beyond ``steps``, warning when ``config`` differs from the saved one).
     - A NaN/inf loss raises :class:`TrainingDiverged` naming the step. Ctrl-C (or the kernel's interrupt)
-      stops the run, keeps the history (``history.interrupted``) and writes the checkpoint.
+      takes effect at the end of the current step: the run stops, keeps the history
+      (``history.interrupted``) and writes the checkpoint, which then resumes bit-identically. A second
+      Ctrl-C stops at once, mid-step, and leaves the last checkpoint as it was.
+    - A checkpoint that cannot be written (disk full, read-only folder) gives one :class:`CheckpointWarning`;
+      the run goes on and the History is returned.
     """
+    _validate(step_fn, steps, eval_fn, eval_every, checkpoint, checkpoint_every, modules)
     modules = dict(modules or {})
-    _validate(steps, eval_every, checkpoint, modules)
-    run = _Run(step_fn, steps, modules, eval_fn, eval_every or steps, list(callbacks),
+    check_bool("resume", resume)
+    check_bool("progress", progress)
+    run = _Run(step_fn, steps, modules, eval_fn, eval_every or steps, _check_callbacks(callbacks),
                Path(checkpoint) if checkpoint is not None else None,
-               checkpoint_every or eval_every or max(1, steps // 10), config)
+               checkpoint_every or eval_every or max(1, steps // 10), config,
+               generators=dict(getattr(step_fn, "generators", None) or {}))
+    config_to_dict(config)   # a config a checkpoint cannot hold is refused now, not at the first save
     history, start = History(), 0
     if resume and run.checkpoint is not None and run.checkpoint.exists():
-        payload = load_checkpoint(run.checkpoint, modules)
-        start = payload["step"]
-        history = History.from_dict(payload["history"]) if payload.get("history") else History()
-        history.interrupted = False
+        history, start = _resume(run, config)
     return _loop(run, history, start, progress, desc)
+
+
+def _stop(run: _Run, history: History, start: int, t0: float, forced: bool) -> History:
+    history.interrupted = True
+    done = history.steps[-1] if history.steps else start
+    history.seconds = time.perf_counter() - t0
+    if forced:
+        kept = (f"; the checkpoint {run.checkpoint} still holds step {run.saved_step}" if run.saved_step is not None
+                else "")
+        print(f"Interrupted in the middle of step {done + 1} of {run.steps}: history kept up to step {done}; the "
+              f"model may hold part of step {done + 1}'s update{kept}.")
+    else:
+        where = f"; checkpoint written to {run.checkpoint} (resume=True continues)" if run.checkpoint else ""
+        print(f"Interrupted after step {done} of {run.steps}: history kept{where}.")
+        run.save(done, history)
+    _notify(run.callbacks, "on_end", history)
+    return history
+
+
+def _one_step(run: _Run, step: int, history: History) -> Logs:
+    logs = _to_logs(run.step_fn(step), step)
+    _check_finite(step, logs, history, run)
+    history.record(step, logs)
+    _notify(run.callbacks, "on_step", step, logs, history)
+    if run.eval_fn is not None and (step % run.eval_every == 0 or step == run.steps):
+        run.evaluate(step, history)
+    return logs
 
 
 def _loop(run: _Run, history: History, start: int, progress: bool, desc: str) -> History:
     _set_mode(run.modules, training=True)
     bar = tqdm(total=run.steps, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
     t0, step, running = time.perf_counter() - history.seconds, start, None
-    try:
-        for step in range(start + 1, run.steps + 1):
-            logs = _to_logs(run.step_fn(step))
-            _check_finite(step, logs, history)
-            history.record(step, logs)
-            _notify(run.callbacks, "on_step", step, logs, history)
-            first = next(iter(logs.values()), math.nan)
-            running = first if running is None else 0.95 * running + 0.05 * first
-            bar.set_postfix({next(iter(logs), "loss"): f"{running:.4g}"}, refresh=False)
-            bar.update(1)
-            if run.eval_fn is not None and (step % run.eval_every == 0 or step == run.steps):
-                run.evaluate(step, history)
-            if step % run.checkpoint_every == 0 and step < run.steps:
-                history.seconds = time.perf_counter() - t0
-                run.save(step, history)
-    except KeyboardInterrupt:
-        history.interrupted = True
-        done = history.steps[-1] if history.steps else start
-        where = f"; checkpoint written to {run.checkpoint} (resume=True continues)" if run.checkpoint else ""
-        print(f"Interrupted after step {done} of {run.steps}: history kept{where}.")
-        history.seconds = time.perf_counter() - t0
-        run.save(done, history)
-        _notify(run.callbacks, "on_end", history)
-        return history
-    finally:
-        bar.close()
+    with DeferredInterrupt() as guard:
+        try:
+            for step in range(start + 1, run.steps + 1):
+                logs = _one_step(run, step, history)
+                first = next(iter(logs.values()), math.nan)
+                running = first if running is None else 0.95 * running + 0.05 * first
+                bar.set_postfix({next(iter(logs), "loss"): f"{running:.4g}"}, refresh=False)
+                bar.update(1)
+                if step % run.checkpoint_every == 0 and step < run.steps:
+                    history.seconds = time.perf_counter() - t0
+                    run.save(step, history)
+                if guard.requested and step < run.steps:   # the step boundary: model, history, RNG agree
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            return _stop(run, history, start, t0, guard.forced)
+        finally:
+            bar.close()
     history.seconds = time.perf_counter() - t0
     run.save(step, history)
     _notify(run.callbacks, "on_end", history)
@@ -215,8 +323,7 @@ def supervised_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     A ``scheduler`` (e.g. ``LambdaLR(optimizer, WarmupCosine(...))``) is stepped after every update; put it in
     ``train(modules=...)`` beside the optimiser so that a resumed run continues the schedule where it stopped.
     """
-    if grad_clip is not None and grad_clip <= 0:
-        raise ValueError(f"grad_clip must be positive or None, got {grad_clip}")
+    check_float("grad_clip", grad_clip, 0, low_open=True, none_ok=True)
 
     def step_fn(step: int) -> Logs:
         loss = loss_fn(model, batch_fn(step))
@@ -240,44 +347,20 @@ def lm_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: torc
     GPT, LSTM and MLP language models do."""
     from aigc_course.data.text import get_batch
 
-    return supervised_step(model, optimizer, loss_fn=lambda m, batch: m(*batch)[1],
-                           batch_fn=lambda step: get_batch(data, block_size, batch_size, generator=generator,
-                                                           device=device),
-                           grad_clip=grad_clip, scheduler=scheduler)
-
-
-@dataclass(frozen=True)
-class WarmupCosine:
-    """A learning-rate multiplier for ``LambdaLR`` (chapter 07): linear warm-up, then cosine decay to ``floor``.
-
-        m(s) = min(1, (s + 1) / warmup) · ( floor + (1 − floor) · ½ (1 + cos(π · min(s, steps) / steps)) )
-
-    for update s = 0, 1, ...; m reaches ``floor`` at s = ``steps`` and stays there. A frozen dataclass, not a
-    lambda, so the scheduler's ``state_dict`` (and with it a checkpoint) can hold it.
-    """
-
-    steps: int                 # length of the decay: the run's number of updates
-    warmup: int = 1            # updates of linear warm-up (1 = none)
-    floor: float = 0.1         # the final multiplier, as a share of the peak learning rate
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or not isinstance(self.warmup, int) or min(self.steps, self.warmup) < 1:
-            raise ValueError(f"steps and warmup must be positive ints, got steps={self.steps!r}, "
-                             f"warmup={self.warmup!r}")
-        if not 0.0 <= self.floor <= 1.0:
-            raise ValueError(f"floor must be in [0, 1] (a share of the peak learning rate), got {self.floor}")
-
-    def __call__(self, s: int) -> float:
-        decay = 0.5 * (1 + math.cos(math.pi * min(s, self.steps) / self.steps))
-        return min(1.0, (s + 1) / self.warmup) * (self.floor + (1 - self.floor) * decay)
+    step_fn = supervised_step(model, optimizer, loss_fn=lambda m, batch: m(*batch)[1],
+                              batch_fn=lambda step: get_batch(data, block_size, batch_size, generator=generator,
+                                                              device=device),
+                              grad_clip=grad_clip, scheduler=scheduler)
+    if generator is not None:  # train() checkpoints it, so a resumed run draws the batches it would have
+        step_fn.generators = {"lm_step.generator": generator}
+    return step_fn
 
 
 class LivePlot:
     """A callback that redraws the loss curves in a notebook every ``every`` steps (one output, updated)."""
 
     def __init__(self, every: int = 25, keys: Iterable[str] | None = None, log_y: bool = False):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+        check_int("every", every, 1)
         self.every, self.keys, self.log_y = every, list(keys) if keys else None, log_y
         self._handle = None
 

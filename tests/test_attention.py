@@ -175,3 +175,36 @@ def test_chapter_checkers_reject_wrong_answers():
     assert ch06.sinusoidal(lambda t, d: torch.zeros(t, d)).status == "failed"
     flat = ch06.split_heads(lambda x, n: x.reshape(x.shape[0], n, x.shape[1], -1))
     assert flat.status == "failed" and "transpose" in flat.message
+
+
+# ---------------------------------------------------------------------------------------------- one mask rule
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int64, torch.uint8])
+def test_non_boolean_masks_are_refused_on_both_paths(fused, dtype):
+    """A float 0/1 mask used to be read as additive by the fused kernel (future tokens leaked) and to raise
+    an obscure TypeError on the unfused path: now both refuse it with the same message."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2, causal=False, fused=fused)
+    x = torch.randn(2, 5, 8)
+    with pytest.raises(TypeError, match=r"mask must be a boolean tensor.*mask\.bool\(\)"):
+        mha(x, mask=causal_mask(5).to(dtype))
+    with pytest.raises(TypeError, match=r"mask must be a boolean"):
+        scaled_dot_product_attention(x, x, x, causal_mask(5).to(dtype))
+    with pytest.raises(TypeError, match=r"mask must be a boolean torch.Tensor"):
+        mha(x, mask=[[True] * 5] * 5)
+    y_bool, _ = mha(x, mask=causal_mask(5))
+    y_fixed, _ = mha(x, mask=causal_mask(5).to(dtype).bool())    # the advice in the message works
+    assert torch.equal(y_bool, y_fixed)
+
+
+def test_both_paths_agree_on_a_boolean_mask():
+    torch.manual_seed(0)
+    a = MultiHeadAttention(8, 2, fused=False)
+    b = MultiHeadAttention(8, 2, fused=True)
+    b.load_state_dict(a.state_dict())
+    x, mask = torch.randn(2, 6, 8), padding_mask(torch.tensor([6, 3]), 6) & causal_mask(6)
+    assert torch.allclose(a(x, mask=mask)[0], b(x, mask=mask)[0], atol=1e-6)
+    with pytest.raises(ValueError, match=r"x must be \(B, T, C\) with C = n_embd = 8"):
+        a(torch.randn(2, 6, 4))

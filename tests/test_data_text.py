@@ -1,5 +1,6 @@
 """Text data: corpora (offline default, cached download, fallback), the char tokenizer, batching."""
 
+import hashlib
 import io
 import urllib.error
 import warnings
@@ -49,6 +50,13 @@ def _refuse(monkeypatch):
     monkeypatch.setattr(text_mod.urllib.request, "urlopen", fail)
 
 
+@pytest.fixture(autouse=True)
+def _shakespeare_is_our_sample(monkeypatch):
+    """The checks compare against the sample served here instead of the real 1,115,394 bytes."""
+    body = SHAKESPEARE.encode()
+    monkeypatch.setattr(text_mod, "TINY_SHAKESPEARE_CHECK", (len(body), hashlib.sha256(body).hexdigest()))
+
+
 def test_tiny_shakespeare_downloads_once_then_reads_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
     seen = []
@@ -91,6 +99,49 @@ def test_an_empty_download_is_not_cached(tmp_path, monkeypatch):
     with pytest.warns(DataFallbackWarning, match="empty"):
         load_corpus("tiny-shakespeare")
     assert not (tmp_path / "tiny_shakespeare.txt").exists()
+
+
+@pytest.mark.parametrize("body", [b"<html><body>Log in to the hotel Wi-Fi</body></html>",
+                                  SHAKESPEARE.encode()[:-3], SHAKESPEARE.encode().replace(b"speak", b"Speak")])
+def test_a_download_that_is_not_tiny_shakespeare_is_refused_not_cached(tmp_path, monkeypatch, body):
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
+    _serve(monkeypatch, body, [])
+    with pytest.warns(DataFallbackWarning, match=r"SHA-256 .* expected .* bytes") as record:
+        assert load_corpus("tiny-shakespeare") == load_corpus("python-docs")
+    assert len(record) == 1 and "using 'python-docs'" in str(record[0].message)
+    assert not (tmp_path / "tiny_shakespeare.txt").exists()
+
+
+@pytest.mark.parametrize("cached", [b"", b"<html>captive portal</html>", SHAKESPEARE.encode()[:20]])
+def test_a_damaged_cache_is_noticed_refetched_or_replaced_with_the_usual_message(tmp_path, monkeypatch, cached):
+    from aigc_course.doctor import data_availability
+
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
+    (tmp_path / "tiny_shakespeare.txt").write_bytes(cached)
+    assert "damaged" in data_availability()["tiny-shakespeare (text)"]
+    _refuse(monkeypatch)
+    with pytest.warns(DataFallbackWarning, match="is damaged.*downloading it again failed") as record:
+        assert load_corpus("tiny-shakespeare") == load_corpus("python-docs")
+    assert len(record) == 1
+    _serve(monkeypatch, SHAKESPEARE.encode(), [])                 # back online: the cache is repaired
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataFallbackWarning)
+        assert load_corpus("tiny-shakespeare") == SHAKESPEARE
+    assert data_availability()["tiny-shakespeare (text)"] == "cached (verified)"
+
+
+def test_a_read_only_data_folder_still_returns_the_download(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))
+    _serve(monkeypatch, SHAKESPEARE.encode(), [])
+
+    def read_only(path, text):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(text_mod, "_write_atomic", read_only)
+    with pytest.warns(DataFallbackWarning, match="could not cache it.*Read-only file system.*this session only"):
+        assert load_corpus("tiny-shakespeare") == SHAKESPEARE
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -179,9 +230,9 @@ def test_train_val_split_is_contiguous_with_val_last():
     (lambda d: get_batch(d, block_size=0, batch_size=2), "block_size"),
     (lambda d: get_batch(d, block_size=8, batch_size=0), "batch_size"),
     (lambda d: get_batch(d.float(), block_size=8, batch_size=2), "1-D integer"),
-    (lambda d: train_val_split(d, 0.0), "strictly between 0 and 1"),
-    (lambda d: train_val_split(d, 1.0), "strictly between 0 and 1"),
-    (lambda d: train_val_split(d, 1.5), "strictly between 0 and 1"),
+    (lambda d: train_val_split(d, 0.0), r"val_fraction must be in \(0, 1\)"),
+    (lambda d: train_val_split(d, 1.0), r"val_fraction must be in \(0, 1\)"),
+    (lambda d: train_val_split(d, 1.5), r"val_fraction must be in \(0, 1\)"),
     (lambda d: train_val_split(d[:3], 0.1), "at least one token"),
 ])
 def test_bad_batch_arguments_say_what_is_valid(call, word):

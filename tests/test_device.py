@@ -44,7 +44,7 @@ def test_seed_everything_repeats_every_generator():
 
 
 def test_seed_rejects_negative():
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
         device.seed_everything(-1)
 
 

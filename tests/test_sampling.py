@@ -151,7 +151,7 @@ def test_other_bad_inputs():
         beam_search(Bigram(), [0], 3, beam_width=0)
     with pytest.raises(ValueError, match="prompt_ids must be a non-empty"):
         generate(Bigram(), [], 3)
-    with pytest.raises(ValueError, match="n must be >= 1"):
+    with pytest.raises(ValueError, match="n must be a positive int"):
         distinct_n("abc", 0)
 
 

@@ -160,3 +160,36 @@ def test_chapter_checkers_reject_wrong_answers():
     assert ch07.top_k(lambda logits, k: logits).status == "failed"
     six_n = ch07.training_flops(lambda n, L, T, C: 6 * n)
     assert six_n.status == "failed" and "attention" in six_n.message
+
+
+def _all_tied_gpt() -> GPT:
+    """A GPT whose next-token logits are all equal: zero token embeddings, tied to the output head."""
+    model = GPT(GPTConfig.nano(vocab_size=11)).eval()
+    with torch.no_grad():
+        model.tok_emb.weight.zero_()
+    return model
+
+
+def test_top_k_1_is_greedy_even_when_logits_tie():
+    """top_k=1 used to keep every token tied with the k-th (here all 11): a random draw, not greedy."""
+    model, prompt = _all_tied_gpt(), torch.zeros(1, 3, dtype=torch.long)
+    logits = model(prompt)[0][:, -1]
+    assert torch.equal(logits, logits[:, :1].expand_as(logits))   # the premise: an 11-way tie
+    outs = {tuple(model.generate(prompt, 12, top_k=1, generator=torch.Generator().manual_seed(s))[0].tolist())
+            for s in range(8)}
+    assert len(outs) == 1                                           # the same text under every seed
+
+
+def test_gpt_generate_and_sampling_generate_follow_one_top_k_rule():
+    from aigc_course.sampling import generate
+
+    model, prompt = _all_tied_gpt(), torch.zeros(2, 2, dtype=torch.long)
+    for k in (1, 3, 11):
+        a = model.generate(prompt, 10, top_k=k, generator=torch.Generator().manual_seed(4))
+        b = generate(model, prompt, 10, top_k=k, generator=torch.Generator().manual_seed(4))
+        assert torch.equal(a, b)                                     # the same draws from the same filter
+    for bad in (0, 12):
+        with pytest.raises(ValueError, match="top_k must be"):
+            model.generate(prompt, 2, top_k=bad)
+        with pytest.raises(ValueError, match="top_k must be"):
+            generate(model, prompt, 2, top_k=bad)

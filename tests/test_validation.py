@@ -9,8 +9,11 @@ class Cfg:
 
 def test_positive_int_accepts_and_refuses():
     assert positive_int("width", 3) == 3
-    for bad in (0, -2, 2.0, "3", True):
+    for bad in (0, -2):
         with pytest.raises(ValueError, match=f"width must be a positive int, got {bad!r}"):
+            positive_int("width", bad)
+    for bad in (2.0, "3", True):
+        with pytest.raises(TypeError, match=f"width must be a positive int, got {bad!r}"):
             positive_int("width", bad)
 
 
@@ -18,7 +21,7 @@ def test_positive_ints_names_the_bad_field():
     positive_ints(Cfg(), "width")
     with pytest.raises(ValueError, match="depth must be a positive int, got 0"):
         positive_ints(Cfg(), "width", "depth")
-    with pytest.raises(ValueError, match="flag must be a positive int, got True"):
+    with pytest.raises(TypeError, match="flag must be a positive int, got True"):
         positive_ints(Cfg(), "flag")
 
 

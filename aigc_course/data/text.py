@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import tempfile
 import urllib.request
 import warnings
 from collections.abc import Iterable, Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import torch
@@ -22,9 +23,13 @@ from torch import Tensor
 
 from aigc_course.config import data_dir
 from aigc_course.data.images import DataFallbackWarning
+from aigc_course.validation import ArgumentTypeError, check_bool, check_float, check_int
 
 CORPORA = ("python-docs", "tiny-shakespeare")
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+# What the download must be, byte for byte: karpathy/char-rnn's input.txt (checked before it is cached, and
+# again each time the cache is read; a zero-byte file or an HTML page is never returned as Shakespeare).
+TINY_SHAKESPEARE_CHECK = (1_115_394, "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
 UNKNOWN_TOKEN = "\ufffd"   # the replacement character: stands for any character outside the vocabulary
 _UNKNOWN_MODES = ("error", "replace")
 _FETCH_TIMEOUT_S = 10.0
@@ -40,13 +45,24 @@ def _python_docs() -> str:
     return "\n\n".join(topics[key].strip() for key in sorted(topics)) + "\n"
 
 
-def _fetch_url(url: str, timeout: float = _FETCH_TIMEOUT_S) -> str:
-    """The body of ``url`` as UTF-8 text (raises OSError / ValueError when that is impossible)."""
+def _fetch_url(url: str, timeout: float = _FETCH_TIMEOUT_S) -> bytes:
+    """The body of ``url`` (raises OSError / ValueError when that is impossible)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        text = response.read().decode("utf-8")
-    if not text.strip():
+        body = response.read()
+    if not body.strip():
         raise ValueError(f"{url} returned an empty body")
-    return text
+    return body
+
+
+def _verify(body: bytes) -> str:
+    """``body`` as text if it is Tiny Shakespeare (size and SHA-256); a ValueError saying what it is if not."""
+    size, sha256 = TINY_SHAKESPEARE_CHECK
+    digest = hashlib.sha256(body).hexdigest()
+    if len(body) != size or digest != sha256:
+        start = body[:40].decode("utf-8", "replace").strip().replace("\n", " ")
+        raise ValueError(f"got {len(body):,} bytes with SHA-256 {digest[:12]}…, expected {size:,} bytes with "
+                         f"{sha256[:12]}… (it starts {start!r}: a proxy or captive-portal page?)")
+    return body.decode("utf-8")
 
 
 def _write_atomic(path: os.PathLike, text: str) -> None:
@@ -55,6 +71,8 @@ def _write_atomic(path: os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -66,15 +84,40 @@ def tiny_shakespeare_path() -> Path:
     return data_dir() / "tiny_shakespeare.txt"
 
 
-def _tiny_shakespeare(strict: bool) -> str:
-    """The cached Tiny Shakespeare, downloading it first if needed; python-docs (with a warning) if not."""
+def tiny_shakespeare_cache_problem() -> str | None:
+    """None when the cached Tiny Shakespeare is there and intact; else what is wrong with it."""
     path = tiny_shakespeare_path()
-    if path.exists():
+    if not path.is_file():
+        return "not cached"
+    try:
+        _verify(path.read_bytes())
+    except (OSError, ValueError) as err:
+        return f"the cached {path} is damaged ({err})"
+    return None
+
+
+def _cache(path: Path, text: str) -> None:
+    """Keep a verified download; a read-only folder gives one warning and the text is still returned."""
+    try:
+        _write_atomic(path, text)
+    except OSError as err:
+        warnings.warn(DataFallbackWarning(
+            f"downloaded 'tiny-shakespeare' but could not cache it in {path} ({err.strerror or err}); using it "
+            f"for this session only. Set AIGC_DATA_DIR to a folder you can write."), stacklevel=4)
+
+
+def _tiny_shakespeare(strict: bool) -> str:
+    """The cached Tiny Shakespeare (verified), downloading it if needed; python-docs (with a warning) if not."""
+    path = tiny_shakespeare_path()
+    problem = tiny_shakespeare_cache_problem()
+    if problem is None:
         return path.read_text(encoding="utf-8")
     try:
-        text = _fetch_url(TINY_SHAKESPEARE_URL)
+        text = _verify(_fetch_url(TINY_SHAKESPEARE_URL))
     except Exception as err:  # no network, a timeout, a proxy error page...: no usable download
         reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        if problem != "not cached":
+            reason = f"{problem}; downloading it again failed: {reason}"
         if strict:
             raise RuntimeError(f"could not download 'tiny-shakespeare' from {TINY_SHAKESPEARE_URL} ({reason}). "
                                f"Connect to the internet once (it is cached in {path}), or use "
@@ -84,7 +127,7 @@ def _tiny_shakespeare(strict: bool) -> str:
             f"documentation shipped with Python. Connect to the internet once (it is cached in {path}), or "
             f"pass strict=True to make this an error."), stacklevel=3)
         return _python_docs()
-    _write_atomic(path, text)
+    _cache(path, text)
     return text
 
 
@@ -95,14 +138,15 @@ def load_corpus(name: str = "python-docs", *, strict: bool = False, max_chars: i
     python-docs is returned instead (``strict=True`` raises a RuntimeError). ``max_chars`` keeps the first
     ``max_chars`` characters.
     """
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a str, one of {', '.join(CORPORA)}; got {name!r}")
+    check_bool("strict", strict)
     key = str(name).strip().lower().replace("_", "-")
     if key not in CORPORA:
         close = difflib.get_close_matches(key, CORPORA, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown corpus {name!r}; valid: {', '.join(CORPORA)}.{hint}")
-    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, Integral)
-                                  or max_chars <= 0):
-        raise ValueError(f"max_chars must be a positive int or None, got {max_chars!r}")
+        raise ValueError(f"unknown corpus name {name!r}; valid: {', '.join(CORPORA)}.{hint}")
+    check_int("max_chars", max_chars, 1, none_ok=True)
     text = _python_docs() if key == "python-docs" else _tiny_shakespeare(strict)
     return text[: int(max_chars)] if max_chars is not None else text
 
@@ -161,9 +205,16 @@ class CharTokenizer:
     def decode(self, ids: Sequence[int] | Tensor) -> str:
         """The text for a list or 1-D tensor of ids."""
         if isinstance(ids, Tensor):
-            if ids.ndim != 1 or ids.is_floating_point():
+            if ids.ndim != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
                 raise ValueError(f"ids must be a 1-D integer tensor, got shape {tuple(ids.shape)} {ids.dtype}")
             ids = ids.tolist()
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise ArgumentTypeError(f"ids must be a list or 1-D tensor of ints, got {type(ids).__name__}")
+        ids = list(ids)
+        bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, Integral)]
+        if bad:  # int(1.7) would silently decode as id 1
+            raise ArgumentTypeError(f"ids must be ints (token ids in 0..{self.vocab_size - 1}), got {bad[0]!r} "
+                                    f"({type(bad[0]).__name__})")
         try:
             return "".join(self.itos[int(i)] for i in ids)
         except KeyError as err:
@@ -178,7 +229,7 @@ class CharTokenizer:
 
 
 def _check_ids(data: Tensor) -> Tensor:
-    if not isinstance(data, Tensor) or data.ndim != 1 or data.is_floating_point():
+    if not isinstance(data, Tensor) or data.ndim != 1 or data.is_floating_point() or data.dtype == torch.bool:
         shape = tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__
         raise ValueError(f"data must be a 1-D integer tensor of token ids, got {shape}")
     return data
@@ -187,9 +238,7 @@ def _check_ids(data: Tensor) -> Tensor:
 def train_val_split(data: Tensor, val_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
     """Split a 1-D token tensor into (train, val): contiguous, the last ``val_fraction`` is validation."""
     data = _check_ids(data)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) \
-            or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    check_float("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
     n_val = round(len(data) * val_fraction)
     if not 1 <= n_val < len(data):
         raise ValueError(f"val_fraction={val_fraction} of {len(data)} tokens leaves {n_val} for validation; "
@@ -205,11 +254,8 @@ def get_batch(data: Tensor, block_size: int, batch_size: int, generator: torch.G
     The windows come from ``generator`` (a CPU torch.Generator) when given.
     """
     data = _check_ids(data)
-    if isinstance(block_size, bool) or not isinstance(block_size, Integral) or not 1 <= block_size < len(data):
-        raise ValueError(f"block_size must be an int in 1..{len(data) - 1} (less than the {len(data)} tokens "
-                         f"of data), got {block_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("block_size", block_size, 1, len(data) - 1, hint=f" (less than the {len(data)} tokens of data)")
+    check_int("batch_size", batch_size, 1)
     block_size, batch_size = int(block_size), int(batch_size)
     start = torch.randint(len(data) - block_size, (batch_size,), generator=generator)   # (B,)
     index = start[:, None] + torch.arange(block_size + 1)                                # (B, T + 1)

@@ -9,30 +9,25 @@ from __future__ import annotations
 
 import difflib
 import math
-from numbers import Integral, Real
 
 import torch
 from torch import Tensor
+
+from aigc_course.validation import ArgumentTypeError, check_float, check_int
 
 TOY_DISTRIBUTIONS = ("ring", "grid", "moons", "spiral", "swissroll")
 
 
 def _check_positive(name: str, value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0 or math.isinf(value):
-        raise ValueError(f"{name} must be a positive number ({what}), got {value!r}")
-    return float(value)
+    return check_float(name, value, 0, low_open=True, hint=f" ({what})")
 
 
 def _check_count(name: str, value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1 ({what}), got {value!r}")
-    return int(value)
+    return check_int(name, value, 1, hint=f" ({what})")
 
 
 def _check_noise(noise: float) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, Real) or not noise >= 0 or math.isinf(noise):
-        raise ValueError(f"noise must be a number >= 0 (std of the Gaussian noise added), got {noise!r}")
-    return float(noise)
+    return check_float("noise", noise, 0, hint=" (std of the Gaussian noise added)")
 
 
 def _check_points(x: Tensor) -> Tensor:
@@ -64,9 +59,7 @@ class ToyDistribution:
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
-        raise ValueError(f"n must be an int >= 0 (how many points to draw), got {n!r}")
-    return int(n)
+    return check_int("n", n, 0, hint=" (how many points to draw)")
 
 
 class GaussianMixture2D(ToyDistribution):
@@ -183,11 +176,13 @@ _PARAMS = {"ring": ("n_modes", "radius", "std"), "grid": ("side", "spacing", "st
 
 def toy_distribution(name: str, **params) -> ToyDistribution:
     """Build one of ``TOY_DISTRIBUTIONS`` by name, e.g. ``toy_distribution("ring", n_modes=8, std=0.05)``."""
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a str, one of {', '.join(TOY_DISTRIBUTIONS)}; got {name!r}")
     key = str(name).strip().lower().replace("-", "").replace("_", "")
     if key not in _FACTORIES:
         close = difflib.get_close_matches(key, TOY_DISTRIBUTIONS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown toy distribution {name!r}; valid: {', '.join(TOY_DISTRIBUTIONS)}.{hint}")
+        raise ValueError(f"unknown toy distribution name {name!r}; valid: {', '.join(TOY_DISTRIBUTIONS)}.{hint}")
     unknown = sorted(set(params) - set(_PARAMS[key]))
     if unknown:
         raise ValueError(f"{key} takes no parameter(s) {', '.join(unknown)}; valid: {', '.join(_PARAMS[key])}")

@@ -31,7 +31,9 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor |
     ``True`` where query i may attend to key j (M = 0 there, −∞ elsewhere). Returns the output
     (..., Tq, d_v) and the attention weights (..., Tq, Tk), whose rows sum to 1.
     A query whose row is entirely masked has no defined output (NaN): do not build such masks.
+    Only boolean masks are accepted (:func:`check_mask`): a float 0/1 mask would be read as additive.
     """
+    check_mask(mask)
     d_k = q.size(-1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)   # (..., Tq, d_k) @ (..., d_k, Tk) -> (..., Tq, Tk)
     if mask is not None:
@@ -40,6 +42,22 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor |
     if dropout_p > 0.0 and training:
         weights = F.dropout(weights, dropout_p)
     return weights @ v, weights                          # (..., Tq, Tk) @ (..., Tk, d_v) -> (..., Tq, d_v)
+
+
+def check_mask(mask: Tensor | None) -> None:
+    """One rule for every attention path: a mask is None or a boolean tensor, True where a query may look.
+
+    A float mask is refused (TypeError), because torch's fused kernel reads a float mask as *added* to the
+    scores: a 0/1 float mask would add 0 to blocked positions and let future tokens leak.
+    """
+    if mask is None:
+        return
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a boolean torch.Tensor (True = may attend) or None, got "
+                        f"{type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a boolean tensor (True = may attend), got dtype {mask.dtype}; "
+                        f"a 0/1 mask converts with mask.bool(), an additive one (0 / -inf) with mask == 0")
 
 
 def causal_mask(t_query: int, t_key: int | None = None, device: torch.device | None = None) -> Tensor:
@@ -129,6 +147,9 @@ class MultiHeadAttention(nn.Module):
         ``mask`` (broadcastable to (B, nh, T, T_key), True = may attend) is combined with the causal mask.
         With a ``cache`` the new keys/values are appended to it and the queries see all of them.
         """
+        check_mask(mask)                                        # the same rule for the fused and unfused paths
+        if x.dim() != 3 or x.size(-1) != self.n_embd:
+            raise ValueError(f"x must be (B, T, C) with C = n_embd = {self.n_embd}, got shape {tuple(x.shape)}")
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)                   # (B, T, 3C) -> 3 x (B, T, C)
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)   # (B, nh, T, hs)

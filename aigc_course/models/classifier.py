@@ -16,12 +16,15 @@ so chapters 03, 05 and 09 share one classifier (and so their numbers are compara
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from aigc_course.validation import check_fields
 
 
 @dataclass
@@ -34,6 +37,7 @@ class ClassifierConfig:
     dropout: float = 0.2        # before the last layer, in training only
 
     def __post_init__(self) -> None:
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         if not isinstance(self.image_size, int) or self.image_size < 8:
             raise ValueError(f"image_size must be an int >= 8 (two 2x poolings), got {self.image_size!r}")
         for name in ("channels", "width", "feature_dim"):
@@ -146,7 +150,7 @@ def pretrained_digit_classifier(dataset: str = "digits", size: int = 16, device:
 
     Its test-split accuracy is stored with it and available as ``classifier.test_accuracy``.
     """
-    from aigc_course.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+    from aigc_course.checkpoint import CheckpointError, CheckpointWriteError, read_checkpoint, save_checkpoint
     from aigc_course.config import budget, fast_mode
     from aigc_course.data import load_images
     from aigc_course.device import get_device
@@ -170,11 +174,16 @@ def pretrained_digit_classifier(dataset: str = "digits", size: int = 16, device:
     steps = steps if steps is not None else budget(full=800, fast=120)
     model = train_classifier(train_set.images, train_set.labels, steps=steps, device=device)
     model.test_accuracy = class_accuracy(model, test_set.images, test_set.labels)
-    save_checkpoint(path, {"classifier": model}, steps, config=model.cfg,
-                    history={"test_accuracy": model.test_accuracy})
+    try:
+        save_checkpoint(path, {"classifier": model}, steps, config=model.cfg,
+                        history={"test_accuracy": model.test_accuracy})
+        where = f"cached at {path}"
+    except CheckpointWriteError as err:  # a read-only or full data folder: keep the model, say so once
+        warnings.warn(f"the trained classifier is returned but not cached: {err}", stacklevel=2)
+        where = "not cached"
     if verbose:
         print(f"trained the {train_set.name} {size}px classifier ({steps} steps): test accuracy "
-              f"{model.test_accuracy:.3f}; cached at {path}")
+              f"{model.test_accuracy:.3f}; {where}")
     return model.to(device).eval()
 
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aigc_course.validation import positive_ints
+from aigc_course.validation import check_fields, positive_ints
 
 VALID_SIZES = (8, 16, 32, 64, 128)   # 4 * 2^k: a 4x4 map doubled k >= 1 times
 
@@ -45,6 +45,7 @@ class DCGANConfig:
     num_classes: int = 0        # 0: unconditional; K > 0: G and D are told a class label in 0..K-1
 
     def __post_init__(self) -> None:
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         validate_image_size(self.image_size)
         positive_ints(self, "channels", "latent_dim", "width")
         if not isinstance(self.num_classes, int) or self.num_classes < 0:
@@ -171,6 +172,7 @@ class FlatGANConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, "image_size", "channels", "latent_dim", "hidden", "depth")
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
 
     @property
     def pixels(self) -> int:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aigc_course.validation import positive_int, positive_ints
+from aigc_course.validation import check_fields, positive_int, positive_ints
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU}
 GENERATOR_LOSSES = ("non_saturating", "minimax", "wasserstein")
@@ -73,6 +73,7 @@ class ToyGANConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, "data_dim", "latent_dim", "hidden", "depth")
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be an int >= 0 (0 = unconditional), got {self.num_classes!r}")
         if self.activation not in ACTIVATIONS:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from aigc_course.train import History, train
-from aigc_course.validation import positive_ints
+from aigc_course.validation import check_fields, positive_ints
 
 
 def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
@@ -40,6 +40,7 @@ class MixtureConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, "n_components", "dim")
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         if not self.init_std > 0:
             raise ValueError(f"init_std must be positive, got {self.init_std!r}")
 

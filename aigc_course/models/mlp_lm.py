@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from aigc_course.validation import dropout_rate, positive_ints
+from aigc_course.validation import check_fields, dropout_rate, positive_ints
 
 
 @dataclass
@@ -35,6 +35,7 @@ class MLPLMConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, "vocab_size", "context", "n_embd", "n_hidden")
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         dropout_rate(self.dropout)
 
     @classmethod

@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from aigc_course.validation import check_fields
+
 SMOOTHINGS = ("kneser-ney", "add-k")
 
 
@@ -36,6 +38,7 @@ class NGramConfig:
     discount: float = 0.75           # Kneser-Ney absolute discount d, in (0, 1)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         if self.vocab_size < 2:
             raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
         if not isinstance(self.n, int) or self.n < 1:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from aigc_course.models.mlp_lm import lm_loss
-from aigc_course.validation import dropout_rate, positive_ints
+from aigc_course.validation import check_fields, dropout_rate, positive_ints
 
 
 @dataclass
@@ -35,6 +35,7 @@ class LSTMConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, "vocab_size", "n_embd", "n_hidden", "n_layers")
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
         dropout_rate(self.dropout)
 
     @classmethod

@@ -21,7 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aigc_course.models.attention import KVCache, MultiHeadAttention, check_heads
-from aigc_course.validation import dropout_rate, positive_ints
+from aigc_course.sampling import check_temperature, check_top_k, sample_next
+from aigc_course.validation import (
+    check_bool,
+    check_fields,
+    check_int,
+    check_tensor,
+    check_token_ids,
+    dropout_rate,
+    positive_ints,
+)
 
 
 @dataclass
@@ -38,6 +47,7 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         positive_ints(self, "vocab_size", "block_size", "n_layer", "n_head", "n_embd")
+        check_fields(self)
         check_heads(self.n_embd, self.n_head)
         dropout_rate(self.dropout)
 
@@ -144,6 +154,10 @@ class GPT(nn.Module):
     def forward(self, idx: Tensor, targets: Tensor | None = None,
                 caches: list[KVCache] | None = None) -> tuple[Tensor, Tensor | None]:
         """idx (B, T) token ids -> (logits (B, T, V), mean cross-entropy against targets (B, T) or None)."""
+        if idx.device.type == "cpu":   # on a GPU the range check would cost a host sync every step
+            check_token_ids("idx", idx, self.cfg.vocab_size)
+        else:
+            check_tensor("idx", idx, kind="int")
         if idx.dim() != 2:
             raise ValueError(f"idx must be (B, T) token ids, got shape {tuple(idx.shape)}")
         x = self._embed(idx, offset=len(caches[0]) if caches else 0)        # (B, T, C)
@@ -176,26 +190,24 @@ class GPT(nn.Module):
                  use_cache: bool = True, generator: torch.Generator | None = None) -> Tensor:
         """Sample max_new_tokens tokens after idx (B, T0) -> (B, T0 + max_new_tokens).
 
-        Each step samples from softmax(logits / temperature), restricted to the top_k most likely tokens.
-        With ``use_cache`` each step runs only the newest token and reuses the keys and values of the
-        earlier ones (same result as recomputing everything; once the sequence outgrows block_size the
+        Each step samples from softmax(logits / temperature), restricted to the top_k most likely tokens
+        (exactly k of them, even when logits tie, as :func:`aigc_course.sampling.top_k_filter`: top_k=1 is
+        greedy). With ``use_cache`` each step runs only the newest token and reuses the keys and values of
+        the earlier ones (same result as recomputing everything; once the sequence outgrows block_size the
         window slides and the cache is rebuilt each step).
         """
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0 (use top_k=1 for greedy decoding), got {temperature}")
-        if top_k is not None and not 1 <= top_k <= self.cfg.vocab_size:
-            raise ValueError(f"top_k must be in 1..{self.cfg.vocab_size} or None, got {top_k}")
+        check_token_ids("idx", idx, self.cfg.vocab_size)
+        if idx.dim() != 2:
+            raise ValueError(f"idx must be (B, T0) token ids, got shape {tuple(idx.shape)}")
+        check_int("max_new_tokens", max_new_tokens, 0)
+        check_temperature(temperature)
+        check_top_k(top_k, self.cfg.vocab_size)
+        check_bool("use_cache", use_cache)
         caches, fresh = ([KVCache() for _ in self.blocks] if use_cache else None), idx.size(1)
         for _ in range(max_new_tokens):
-            logits = self._next_logits(idx, caches, fresh) / temperature     # (B, V)
-            if top_k is not None:
-                kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]        # (B, 1)
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = torch.softmax(logits, dim=-1)
-            if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
-                probs = probs.to(generator.device)
-            nxt = torch.multinomial(probs, 1, generator=generator).to(idx.device)   # (B, 1)
-            idx, fresh = torch.cat([idx, nxt], dim=1), 1
+            logits = self._next_logits(idx, caches, fresh)                   # (B, V)
+            nxt = sample_next(logits, temperature, top_k, None, generator)   # (B,)
+            idx, fresh = torch.cat([idx, nxt[:, None].to(idx.device)], dim=1), 1
         return idx
 
 

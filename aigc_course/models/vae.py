@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aigc_course.validation import ArgumentTypeError, check_fields, check_int
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
 LOG_2PI = math.log(2 * math.pi)
@@ -96,7 +98,10 @@ class VAEConfig:
     num_classes: int = 0          # > 0 makes a conditional VAE: encoder and decoder also see one_hot(y)
 
     def __post_init__(self) -> None:
-        self.image_shape = tuple(int(s) for s in self.image_shape)
+        check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
+        if not isinstance(self.image_shape, (tuple, list)):
+            raise ArgumentTypeError(f"image_shape must be a tuple (C, H, W) of positive ints, got {self.image_shape!r}")
+        self.image_shape = tuple(check_int("image_shape", s, 1) for s in self.image_shape)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
         if not isinstance(self.latent_dim, int) or self.latent_dim <= 0:
