@@ -10,7 +10,7 @@ IP       ?= 127.0.0.1
 WORKERS  ?= 2
 NOTEBOOKS = chapters solutions
 
-.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor clean
+.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor verify clean
 
 help:
 	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP))"
@@ -19,6 +19,7 @@ help:
 	@echo "make sync     re-pair every .ipynb with its .py twin (or only NB=\"chapters/03_x.py ...\")"
 	@echo "make bench    benchmarks of the reference models on this device"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
+	@echo "make verify   every chapter and solution in full mode (MODE=workshop possible): claims table"
 
 install: $(STAMP)
 
@@ -63,3 +64,9 @@ doctor: install
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
+
+# Every chapter and solution in full mode (MODE=workshop for the workshop budgets); one table of every claim,
+# measured against stated, in verify-report.md. Exits non-zero when a claim or a cell fails.
+MODE ?= full
+verify: install
+	$(PY) tools/verify.py --mode $(MODE)
