@@ -235,9 +235,9 @@ fig
 
 # %%
 d_star_logit = lambda x: p_data.log_prob(x) - torch.distributions.Normal(1.5, 1.0).log_prob(x)   # frozen D*
-g_losses = {"non-saturating (toward label 1)": lambda l: F.binary_cross_entropy_with_logits(l, torch.ones_like(l)),
-            "article: toward label 0": lambda l: F.binary_cross_entropy_with_logits(l, torch.zeros_like(l)),
-            "article: minimise E[D(G(z))]": lambda l: torch.sigmoid(l).mean()}
+g_losses = {"non-saturating (toward label 1)": lambda lg: F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg)),
+            "article: toward label 0": lambda lg: F.binary_cross_entropy_with_logits(lg, torch.zeros_like(lg)),
+            "article: minimise E[D(G(z))]": lambda lg: torch.sigmoid(lg).mean()}
 z_fixed = torch.randn(4096, generator=torch.Generator().manual_seed(4))
 xg = torch.linspace(-10, 12, 22_001, dtype=torch.float64)
 js_of = lambda a: gan.js_divergence(p_data.log_prob(xg).exp(), (p_data.log_prob(xg - a)).exp(), float(xg[1] - xg[0])).item()

@@ -55,8 +55,8 @@ WRONG = [
     (ch02.optimal_discriminator, lambda p, q: p / (p + q), "0/0"),
     (ch02.js_divergence, lambda p, q: 0.5 * (p - q).abs().sum(), "JS"),
     (ch02.non_saturating_loss, lambda logits: -torch.log(torch.sigmoid(logits)).mean(), "softplus"),
-    (ch03.discriminator_loss, lambda r, f: -(torch.log(torch.sigmoid(r)).mean() + torch.log(1 - torch.sigmoid(f)).mean()),
-     "NaN or inf"),
+    (ch03.discriminator_loss,
+     lambda r, f: -(torch.log(torch.sigmoid(r)).mean() + torch.log(1 - torch.sigmoid(f)).mean()), "NaN or inf"),
     (ch03.transposed_conv_size, lambda n, k, s, p: (n + 2 * p - k) // s + 1, "transposed"),
     (ch03.label_maps, _label_maps_first, "first C channels"),
     (ch03.slerp, _lerp, "slerp at t=0.25"),
@@ -67,7 +67,8 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("check, wrong, hint", WRONG, ids=[f"{c.exercise_name}-{i}" for i, (c, _, _) in enumerate(WRONG)])
+@pytest.mark.parametrize("check, wrong, hint", WRONG,
+                         ids=[f"{c.exercise_name}-{i}" for i, (c, _, _) in enumerate(WRONG)])
 def test_a_plausible_wrong_answer_fails_with_a_hint(check, wrong, hint):
     result = check(wrong, strict=False)
     assert result.status == "failed", str(result)
