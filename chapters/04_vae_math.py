@@ -642,6 +642,6 @@ ch04.score_function_gradient(my_score_function_gradient)
 #   $5.9\times10^{7}$ (≈1 350×), score function with a baseline $4.2\times10^{6}$.
 # - Toy VAE on the 8-blob ring, 4 000 steps (12 s): test −ELBO 2.14 nats per point, ELBO −2.21 ≤ mean log density of
 #   the data −1.10; samples land on all 8 blobs, with some between them.
-# - The same VAE trained without the KL term (section 7): KL to the prior 20.7 nats (the VAE's: a few nats), and
-#   1 % of decoded prior samples near a blob, 70 points fewer than the VAE's.
+# - The same VAE trained without the KL term (section 7): KL to the prior 20.7 nats (the VAE's: 3.2), and
+#   1 % of decoded prior samples near a blob (the VAE's: 71 %).
 # - Every figure above that a run can miss is a `claim` in the cells, with its band.
