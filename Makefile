@@ -10,7 +10,7 @@ IP       ?= 127.0.0.1
 WORKERS  ?= 2
 NOTEBOOKS = chapters solutions
 
-.PHONY: help install lab lab-guard test unit notebooks browser pairing lint sync bench doctor book clean
+.PHONY: help install lab lab-guard test unit notebooks browser pairing lint sync bench doctor book verify clean
 
 help:
 	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP); an IP beyond"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench    benchmarks of the reference models on this device"
 	@echo "make book     the course as a static HTML book in build/book/html (FAST outputs; FULL=1: full-mode outputs)"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
+	@echo "make verify   every chapter and solution in full mode (MODE=workshop possible): claims table"
 
 install: $(STAMP)
 
@@ -85,3 +86,9 @@ doctor: install
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
+
+# Every chapter and solution in full mode (MODE=workshop for the workshop budgets); one table of every claim,
+# measured against stated, in verify-report.md. Exits non-zero when a claim or a cell fails.
+MODE ?= full
+verify: install
+	$(PY) tools/verify.py --mode $(MODE)

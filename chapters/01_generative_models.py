@@ -5,12 +5,13 @@
 # - what a generative model is: a distribution $p_\theta(x)$ you can *evaluate* (density) and/or *sample*;
 # - why maximum likelihood is the same as minimising $\mathrm{KL}(p_\text{data} \,\|\, p_\theta)$ — derived, then checked numerically;
 # - how to fit a Gaussian mixture to a 2-D toy distribution by gradient descent and sample from it;
-# - the four families ahead (GAN, VAE, autoregressive, diffusion) in one picture;
+# - the four families ahead (GAN, VAE, autoregressive, diffusion) in one picture, and the chain rule that makes
+#   autoregressive models exact;
 # - how samples are judged: likelihood versus sample quality, and why the two can disagree.
 #
 # **Prerequisites:** chapter 00 (the toy distributions, `train`), basic probability (densities, expectations).
 #
-# **Time needed:** about 2 minutes on a 2-core CPU (full mode), seconds on a GPU.
+# **Time needed:** under a minute on a 2-core CPU (full mode; a workshop runs the same budgets), seconds on a GPU.
 
 # %%
 from aigc_course.config import budget, banner
@@ -39,11 +40,12 @@ seed_everything(0)
 # 3. **score the data** by its likelihood $\prod_i p_\theta(x_i)$, which is what training maximises.
 #
 # The simplest example is the 1-D Gaussian,
-# $$\log \mathcal N(x; \mu, \sigma^2) = -\frac{(x-\mu)^2}{2\sigma^2} - \log\sigma - \tfrac12 \log 2\pi .$$
+# $$\log \mathcal N(x; \mu, \sigma^2) = -\frac{(x-\mu)^2}{2\sigma^2} - \log\sigma - \tfrac12 \log 2\pi . \tag{1.1}$$
 # We write it by hand and compare with `torch.distributions`; then check that it integrates to 1 and that
 # sampling by $x = \mu + \sigma\varepsilon$, $\varepsilon \sim \mathcal N(0, 1)$, gives the right moments.
 
 # %%
+# check (1.1): against torch.distributions, total mass 1, and the moments of x = mu + sigma * eps
 def log_normal(x, mu, sigma):
     return -0.5 * ((x - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
 
@@ -63,13 +65,14 @@ assert abs(samples.mean() - 1) < 0.03 and abs(samples.std() - 0.7) < 0.03
 #
 # The Kullback–Leibler divergence from the data distribution to the model is
 # $$\mathrm{KL}(p_\text{data}\,\|\,p_\theta) = \mathbb E_{x\sim p_\text{data}}\big[\log p_\text{data}(x) - \log p_\theta(x)\big]
-# = \underbrace{-H(p_\text{data})}_{\text{does not depend on }\theta} \;-\; \mathbb E_{x\sim p_\text{data}}[\log p_\theta(x)] .$$
+# = \underbrace{-H(p_\text{data})}_{\text{does not depend on }\theta} \;-\; \mathbb E_{x\sim p_\text{data}}[\log p_\theta(x)] . \tag{1.2}$$
 # The first term is fixed; so minimising KL over $\theta$ is the same as **maximising the expected
 # log-likelihood** $\mathbb E_{p_\text{data}}[\log p_\theta(x)]$. With data we replace the expectation by the
 # average over the training set, $\frac1N\sum_i \log p_\theta(x_i)$ — which is maximum likelihood. Two
 # consequences: KL $\ge 0$, so the average NLL is bounded below by the data's entropy $H(p_\text{data})$;
 # and the direction matters: $\mathrm{KL}(p_\text{data}\|p_\theta)$ punishes a model that puts *no* mass
-# where data lives ("mode covering").
+# where data lives ("mode covering"). (Logarithms are natural, so these quantities are in **nats**; divide by
+# $\log 2$ for bits. $H(p) = -\mathbb E_p[\log p]$ is the **entropy**.)
 #
 # **Check.** Let $p_\text{data}$ be a *bimodal* 1-D mixture and the model family be single Gaussians.
 # (a) Minimise KL by quadrature on a grid with gradient descent over $(\mu, \log\sigma)$.
@@ -113,6 +116,7 @@ assert abs(mu_mle.item() - theta[0].item()) < 0.02 and abs(sigma_mle.item() - th
 # entropy and the KL by quadrature and the NLL by Monte Carlo.
 
 # %%
+# check (1.2): mean NLL (Monte Carlo) = entropy + KL (both by quadrature)
 entropy = -(p * p.log() * dg).sum().item()
 mean_nll = -log_normal(x_data, theta[0].detach(), theta[1].detach().exp()).mean().item()
 print(f"mean NLL {mean_nll:.4f} = H {entropy:.4f} + KL {kl.item():.4f} = {entropy + kl.item():.4f}")
@@ -132,8 +136,10 @@ fig
 #
 # One Gaussian cannot have two bumps. A **mixture** can:
 # $$p_\theta(x) = \sum_{k=1}^K \pi_k\,\mathcal N(x;\mu_k,\mathrm{diag}(\sigma_k^2)),\qquad
-# \log p_\theta(x) = \operatorname{logsumexp}_k\big[\log\pi_k + \log\mathcal N(x;\mu_k,\sigma_k^2)\big],$$
-# with $\pi = \mathrm{softmax}(w)$ and $\sigma = e^{s}$ so that every parameter is unconstrained. Sampling is
+# \log p_\theta(x) = \operatorname{logsumexp}_k\big[\log\pi_k + \log\mathcal N(x;\mu_k,\sigma_k^2)\big], \tag{1.3}$$
+# where $\operatorname{logsumexp}_k a_k = \log\sum_k e^{a_k}$, computed as $\max_k a_k + \log\sum_k e^{a_k - \max a}$ so
+# that it never underflows, and with $\pi = \mathrm{softmax}(w)$ and $\sigma = e^{s}$ so that every parameter is
+# unconstrained (any real $w$, $s$ gives valid weights and scales). Sampling is
 # *ancestral*: pick $k \sim \mathrm{Categorical}(\pi)$, then $x = \mu_k + \sigma_k \odot \varepsilon$.
 #
 # The means start on data points chosen far apart (farthest-point initialisation: with random starts, two
@@ -158,9 +164,14 @@ def mixture_log_prob_ours(x, logits, means, log_std):
     return torch.logsumexp(torch.log_softmax(logits, 0)[None] + log_comp, dim=1)            # (N,)
 
 
+# check (1.3): our logsumexp form = the library's = torch's MixtureSameFamily (an independent implementation)
 with torch.no_grad():
     ours = mixture_log_prob_ours(held_out, model.logits, model.means, model.log_std)
     assert torch.allclose(ours, model.log_prob(held_out), atol=1e-5)
+    components = torch.distributions.Independent(torch.distributions.Normal(model.means, model.log_std.exp()), 1)
+    torch_mixture = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=model.logits),
+                                                          components)
+    assert torch.allclose(ours, torch_mixture.log_prob(held_out), atol=1e-5)
 
 # %% [markdown]
 # Training: Adam on the minibatch NLL, through the course's `train` loop (progress bar and live loss curve).
@@ -168,6 +179,7 @@ with torch.no_grad():
 # $\mathrm{KL} \approx \frac1M\sum_j[\log p_\text{data}(x_j) - \log p_\theta(x_j)]$, which should approach 0.
 
 # %%
+from aigc_course.claims import claim
 from aigc_course.train import LivePlot
 
 history = fit_mixture(model, data, steps=budget(full=1500, fast=150), lr=0.05, batch_size=512,
@@ -176,8 +188,9 @@ with torch.no_grad():
     test_nll = nll(model, held_out).item()
     true_nll = -ring.log_prob(held_out).mean().item()
 print(f"held-out NLL {test_nll:.3f} nats; the data's own entropy {true_nll:.3f}; KL ≈ {test_nll - true_nll:.3f} nats")
-assert test_nll >= true_nll - 0.05                       # KL ≥ 0, up to Monte-Carlo error
-assert test_nll < budget(full=true_nll + 0.1, fast=true_nll + 2.5)
+assert test_nll >= true_nll - 0.05                       # KL ≥ 0 (Gibbs' inequality), up to Monte-Carlo error
+claim("mixture on the ring: KL(p_data || p_theta), nats", test_nll - true_nll, stated=0.014, low=-0.05, high=0.05,
+      workshop=(-0.05, 0.05))
 
 # %%
 fitted = model.sample(2000, generator=torch.Generator().manual_seed(3))
@@ -197,8 +210,34 @@ fig
 # |---|---|---|---|
 # | **GAN** | one pass $x = G(z)$, trained against a discriminator | no | 02–03 |
 # | **VAE** | $z\sim\mathcal N(0,I)$, $x\sim p_\theta(x\mid z)$, trained on a lower bound (ELBO) | a bound | 04– |
-# | **autoregressive** | one coordinate (token, pixel) at a time: $p(x)=\prod_t p(x_t\mid x_{<t})$ | exact | 05–08 |
-# | **diffusion** | start from noise and denoise in many small steps | a bound | later |
+# | **autoregressive** | one coordinate (token, pixel) at a time, by the chain rule (1.4) | exact | 06–08 |
+# | **diffusion** | start from noise and denoise in many small steps | a bound | 10 |
+
+# %% [markdown]
+# The autoregressive family rests on one identity of probability, the **chain rule**: any joint distribution
+# factorises into conditionals, each coordinate given the ones before it,
+# $$p(x_1, \dots, x_T) = \prod_{t=1}^{T} p(x_t \mid x_1, \dots, x_{t-1}). \tag{1.4}$$
+# It is exact, for any order of the coordinates: no assumption is made, so the density stays exact. A model
+# only has to learn each conditional (chapter 07's transformer learns them for text), and it samples
+# *ancestrally*: $x_1$ first, then $x_2$ given $x_1$, and so on. We check both on a random joint of three
+# variables with four values each: the product of its conditionals rebuilds the table, and sampling one
+# coordinate at a time reproduces its frequencies.
+
+# %%
+# check (1.4): the product of conditionals is the joint, and ancestral sampling reproduces it
+joint = torch.rand(4, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+joint /= joint.sum()                                                  # p(x1, x2, x3), (4, 4, 4)
+p1 = joint.sum(dim=(1, 2))                                            # p(x1), (4,)
+p2_given_1 = joint.sum(dim=2) / p1[:, None]                           # p(x2 | x1), (4, 4)
+p3_given_12 = joint / joint.sum(dim=2, keepdim=True)                  # p(x3 | x1, x2), (4, 4, 4)
+assert torch.allclose(p1[:, None, None] * p2_given_1[:, :, None] * p3_given_12, joint)
+n_anc = budget(full=400_000, fast=100_000)
+x1 = torch.multinomial(p1, n_anc, replacement=True)                   # (n,)
+x2 = torch.multinomial(p2_given_1[x1], 1).squeeze(1)                  # (n,): one draw per row's conditional
+x3 = torch.multinomial(p3_given_12[x1, x2], 1).squeeze(1)
+freq = torch.bincount(x1 * 16 + x2 * 4 + x3, minlength=64).double().reshape(4, 4, 4) / n_anc
+print(f"largest |frequency − p(x)| over the 64 cells: {(freq - joint).abs().max():.4f} (n = {n_anc:,})")
+assert (freq - joint).abs().max() < 5 * (joint * (1 - joint) / n_anc).sqrt().max()
 
 # %%
 fig = new_figure(9, 3.2)
@@ -254,6 +293,11 @@ for name, m in [("fitted mixture", model), ("memoriser", memoriser), ("blur", bl
     print(f"{name:15s} held-out log-likelihood {ll:9.2f} nats | high-quality samples {cov['high_quality']:.0%} "
           f"| modes {cov['modes_covered']}/8")
 assert rows[1][2] > rows[2][2] and rows[1][1] < rows[2][1]   # memoriser: better samples, worse likelihood
+claim("fitted mixture: share of high-quality samples", rows[0][2], stated=0.98, low=0.9, high=1.0,
+      workshop=(0.9, 1.0))
+claim("fitted mixture: modes covered (of 8)", rows[0][3], stated=8, low=8, high=8, workshop=(8, 8))
+claim("memoriser: held-out log-likelihood, nats", rows[1][1], stated=-53.4, high=-20.0, workshop=(None, -20.0))
+claim("blur: share of high-quality samples", rows[2][2], stated=0.06, high=0.2, workshop=(None, 0.2))
 
 # %% [markdown]
 # The memoriser wins on samples and loses badly on likelihood; the blur is the other way round. Neither
@@ -264,7 +308,8 @@ assert rows[1][2] > rows[2][2] and rows[1][1] < rows[2][1]   # memoriser: better
 # - **GANs**: sharp samples in one fast pass; no likelihood, and prone to dropping modes.
 # - **VAEs**: a likelihood bound and a useful latent space; samples tend to be blurry.
 # - **Autoregressive models**: exact likelihoods, the best text models; sampling is sequential (slow).
-# - **Diffusion**: the best image samples today and a likelihood bound; many denoising steps per sample.
+# - **Diffusion** (chapter 10): the best image samples today and a likelihood bound; many denoising steps per
+#   sample.
 
 # %% [markdown]
 # ## 6. Exercises

@@ -21,15 +21,22 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 ch00.accuracy(accuracy, strict=True)
 
 # %% [markdown]
-# **Exercise 2 — budgets.** `budget(full, fast)` returns `fast` when FAST mode is on and `full` otherwise; the
-# same branch, without the environment lookup:
+# **Exercise 2 — budgets.** `budget` returns `fast` in FAST mode, `workshop` in workshop mode when a workshop
+# value is given (else `full`: a chapter whose text needs the full budget keeps it), and `full` otherwise; the
+# same branches, without the environment lookup:
 
 # %% tags=["exercise"]
 from aigc_course.exercises import ch00
 
 
-def steps_for(fast: bool) -> int:
-    return 40 if fast else 5000
+def budget_for(mode: str, full, fast, workshop=None):
+    if mode == "fast":
+        return fast
+    if mode == "workshop":
+        return full if workshop is None else workshop
+    if mode == "full":
+        return full
+    raise ValueError(f"mode must be one of ['full', 'workshop', 'fast'], got {mode!r}")
 
 
-ch00.steps_for(steps_for, strict=True)
+ch00.budget_for(budget_for, strict=True)

@@ -11,7 +11,9 @@ print(banner())
 # %% [markdown]
 # **Exercise 1.** Pointwise, $D$ maximises $p_\text{data}\log D + p_g\log(1-D)$; setting the derivative
 # $\frac{p_\text{data}}{D} - \frac{p_g}{1-D}$ to zero gives $D^* = \frac{p_\text{data}}{p_\text{data}+p_g}$.
-# Where only $p_\text{data}$ is positive $D^* = 1$; where only $p_g$ is, $D^* = 0$.
+# Where only $p_\text{data}$ is positive $D^* = 1$; where only $p_g$ is, $D^* = 0$; where both vanish the ratio is
+# $0/0$, so we return its limit along $p_\text{data} = p_g$, ½ (`torch.where` picks it; the NaN it discards is
+# never used).
 
 # %% tags=["exercise"]
 import torch
@@ -20,7 +22,8 @@ from aigc_course.exercises import ch02
 
 
 def my_optimal_discriminator(p_data, p_g):
-    return p_data / (p_data + p_g)
+    total = p_data + p_g
+    return torch.where(total > 0, p_data / total, torch.full_like(total, 0.5))
 
 
 ch02.optimal_discriminator(my_optimal_discriminator, strict=True)

@@ -47,7 +47,10 @@ def test_ch01_mle_rejects_the_unbiased_variance():
 
 
 def test_ch02_checkers():
-    assert _status(ch02.optimal_discriminator, lambda p, q: p / (p + q)).passed
+    guarded = lambda p, q: torch.where(p + q > 0, p / (p + q), torch.full_like(p, 0.5))
+    assert _status(ch02.optimal_discriminator, guarded).passed
+    unguarded = _status(ch02.optimal_discriminator, lambda p, q: p / (p + q))
+    assert unguarded.status == "failed" and "0/0" in unguarded.message
     assert "REAL" in _status(ch02.optimal_discriminator, lambda p, q: q / (p + q)).message
     naive_ns = lambda logits: -torch.log(torch.sigmoid(logits)).mean()
     assert "softplus" in _status(ch02.non_saturating_loss, naive_ns).message

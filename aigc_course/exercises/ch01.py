@@ -22,6 +22,17 @@ def gaussian_log_prob(fn) -> None:
     assert torch.allclose(got, expected, atol=1e-6), (
         f"log N(x; 0.5, 1.5²) at x = {x.tolist()} should be {expected.tolist()}, got {got.tolist()}; "
         "remember −log σ and −½ log 2π")
+    # broadcasting: one (mu, sigma) per row against every x -> a (3, 4) table
+    mus = torch.tensor([[-1.0], [0.0], [2.0]], dtype=torch.float64)
+    sigmas = torch.tensor([[0.5], [1.0], [3.0]], dtype=torch.float64)
+    table = torch.as_tensor(fn(x, mus, sigmas), dtype=torch.float64)
+    want = torch.distributions.Normal(mus, sigmas).log_prob(x)
+    assert table.shape == want.shape, (
+        f"with mu and sigma of shape (3, 1) and x of shape (4,) the answer should broadcast to (3, 4), got "
+        f"{tuple(table.shape)}: use tensor operations (torch.log), not math.log or .item()")
+    assert torch.allclose(table, want, atol=1e-6), (
+        f"with one (mu, sigma) per row the values are wrong: expected {want[:, 0].tolist()} in the first "
+        f"column, got {table[:, 0].tolist()}; every term must use that row's own sigma")
 
 
 @exercise("ch01.gaussian_kl")

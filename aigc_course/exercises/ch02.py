@@ -12,7 +12,8 @@ from aigc_course.exercises.core import exercise
 
 @exercise("ch02.optimal_discriminator")
 def optimal_discriminator(fn) -> None:
-    """``fn(p_data, p_g)``: D*(x) from the two densities evaluated at the same points."""
+    """``fn(p_data, p_g)``: D*(x) = p_data / (p_data + p_g) from the two densities at the same points, and ½
+    where both vanish (neither is more likely)."""
     p = torch.tensor([0.4, 0.1, 0.0, 2.0, 1e-3], dtype=torch.float64)
     q = torch.tensor([0.4, 0.3, 0.5, 0.0, 3e-3], dtype=torch.float64)
     got = torch.as_tensor(fn(p, q), dtype=torch.float64)
@@ -22,6 +23,13 @@ def optimal_discriminator(fn) -> None:
         raise AssertionError("you returned p_g / (p_data + p_g): D* is the probability that x is REAL")
     assert torch.allclose(got, expected, atol=1e-9), (
         f"D* at densities p_data={p.tolist()}, p_g={q.tolist()} should be {expected.tolist()}, got {got.tolist()}")
+    both_zero = torch.as_tensor(fn(torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)),
+                                dtype=torch.float64)
+    assert torch.isfinite(both_zero).all(), (
+        f"where both densities are 0 your D* is {both_zero.tolist()}: 0/0 is NaN. Guard it (torch.where) and "
+        "return ½ there, the limit of p/(p+q) along p = q")
+    assert torch.allclose(both_zero, torch.full((3,), 0.5, dtype=torch.float64)), (
+        f"where both densities are 0, D* should be ½ (neither real nor fake is more likely), got {both_zero.tolist()}")
 
 
 @exercise("ch02.js_divergence")

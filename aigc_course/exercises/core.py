@@ -65,6 +65,12 @@ def _is_stub(answer: Any) -> bool:
     return answer is None or answer is Ellipsis
 
 
+def _expected(checker: Callable[[Any], None]) -> str:
+    """The checker's docstring (what the answer must do), as a hint after a crash."""
+    doc = " ".join((checker.__doc__ or "").split())
+    return f". Expected: {doc}" if doc else ""
+
+
 def _run(name: str, checker: Callable[[Any], None], answer: Any) -> Result:
     if _is_stub(answer):
         return Result(name, "unsolved", "replace the placeholder with your answer")
@@ -75,8 +81,8 @@ def _run(name: str, checker: Callable[[Any], None], answer: Any) -> Result:
     except AssertionError as err:
         message = str(err).split("\nassert ")[0]   # drop pytest's assertion-rewriting detail, if any
         return Result(name, "failed", message or "the answer does not match")
-    except Exception as err:  # the learner's code crashed: say how, do not hide it
-        return Result(name, "failed", f"your answer raised {type(err).__name__}: {err}")
+    except Exception as err:  # the learner's code crashed: say how, and what was expected of it
+        return Result(name, "failed", f"your answer raised {type(err).__name__}: {err}{_expected(checker)}")
     return Result(name, "passed", "")
 
 

@@ -1,0 +1,68 @@
+"""tools/verify.py (`make verify`) on small fake notebooks: claims tabulated, a failing claim or cell fails."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("verify", ROOT / "tools" / "verify.py")
+verify = importlib.util.module_from_spec(spec)
+sys.modules["verify"] = verify
+spec.loader.exec_module(verify)
+
+
+def fake_notebook(path: Path, *cells: str) -> Path:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for key in ("AIGC_FAST", "AIGC_MODE", "AIGC_CLAIMS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def test_claims_are_tabulated_and_a_failing_claim_fails_the_run(tmp_path, clean_env, capsys):
+    good = fake_notebook(tmp_path / "01_good.ipynb",
+                         "from aigc_course.claims import claim\nfrom aigc_course.config import run_mode",
+                         "assert run_mode() == 'full'",
+                         "claim('accuracy', 0.98, stated=0.986, low=0.97)")
+    bad = fake_notebook(tmp_path / "02_bad.ipynb",
+                        "from aigc_course.claims import claim",
+                        "claim('loss', 2.5, stated=1.2, high=1.5)",
+                        "claim('after the failure', 1.0, stated=1.0, low=0.5)")
+    out = tmp_path / "report.md"
+    status = verify.main([str(good), str(bad), "--out", str(out)])
+    text = out.read_text()
+    assert status == 1
+    assert "| 01_good | accuracy | 0.986 | ≥ 0.97 | 0.98 | yes |" in text
+    assert "| 02_bad | loss | 1.2 | ≤ 1.5 | 2.5 | **NO** |" in text
+    assert "| 02_bad | after the failure |" in text          # a failing cell does not stop the notebook
+    assert "Load average" in text and "minutes" in text
+    assert "ClaimFailed" in text                                # the failing cell is named
+    assert "02_bad | loss" in capsys.readouterr().out            # the table is printed too
+
+
+def test_workshop_mode_and_a_crashing_cell(tmp_path, clean_env):
+    notebook = fake_notebook(tmp_path / "03_ws.ipynb",
+                             "from aigc_course.claims import claim\nfrom aigc_course.config import budget",
+                             "steps = budget(full=5000, fast=40, workshop=800)\nassert steps == 800",
+                             "claim('accuracy', 0.93, stated=0.986, low=0.97, workshop=(0.9, None))")
+    out = tmp_path / "report.md"
+    assert verify.main([str(notebook), "--mode", "workshop", "--out", str(out)]) == 0
+    assert "| 03_ws | accuracy | 0.986 | ≥ 0.9 | 0.93 | yes |" in out.read_text()
+
+    broken = fake_notebook(tmp_path / "04_broken.ipynb", "1 / 0")
+    assert verify.main([str(broken), "--out", str(out)]) == 1
+    assert "ZeroDivisionError" in out.read_text()
+
+
+def test_bad_arguments_are_named(tmp_path, clean_env):
+    with pytest.raises(SystemExit):
+        verify.main([str(tmp_path / "missing.ipynb")])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        verify.run_notebook(tmp_path / "x.ipynb", "fast")

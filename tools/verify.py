@@ -1,0 +1,151 @@
+"""`make verify`: run every chapter and solution notebook in full (or workshop) mode and tabulate its claims.
+
+Each notebook is executed top to bottom with nbclient in a fresh kernel, with ``AIGC_MODE`` set (``AIGC_FAST``
+removed) and ``AIGC_CLAIMS_FILE`` pointing at a file of its own, so that every
+:func:`aigc_course.claims.claim` the notebook makes is recorded: measured against stated, with its band.
+Errors do not stop a notebook (later claims are still measured); they are reported instead.
+
+The result is one Markdown table — chapter, claim, stated, band, measured, holds — followed by the minutes
+each notebook took and the machine's load average, printed and written to ``verify-report.md``. The exit
+status is 1 when any claim fails or any cell raises, else 0.
+
+    python tools/verify.py                       # full mode, chapters/ and solutions/
+    python tools/verify.py --mode workshop chapters/03_gan_images.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("full", "workshop")
+
+
+@dataclass
+class NotebookRun:
+    path: Path
+    seconds: float = 0.0
+    claims: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)     # "cell N: ExcType: message"
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(c["holds"] is not False for c in self.claims)
+
+
+def _cell_errors(notebook) -> list[str]:
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:200]}")
+    return found
+
+
+def run_notebook(path: Path, mode: str, timeout: int = 3000, keep: Path | None = None) -> NotebookRun:
+    """Execute one notebook in ``mode``; return its claims, errors and wall time."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    run = NotebookRun(Path(path))
+    notebook = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        claims_file = Path(tmp) / "claims.jsonl"
+        saved = {key: os.environ.get(key) for key in ("AIGC_MODE", "AIGC_FAST", "AIGC_CLAIMS_FILE")}
+        os.environ.pop("AIGC_FAST", None)
+        os.environ.update({"AIGC_MODE": mode, "AIGC_CLAIMS_FILE": str(claims_file)})
+        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                resources={"metadata": {"path": str(Path(path).parent)}})
+        start = time.perf_counter()
+        try:
+            client.execute()
+        except (CellTimeoutError, DeadKernelError) as err:
+            run.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
+        finally:
+            run.seconds = time.perf_counter() - start
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        if claims_file.exists():
+            run.claims = [json.loads(line) for line in claims_file.read_text(encoding="utf-8").splitlines()]
+    run.errors += _cell_errors(notebook)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, keep / Path(path).name)
+    return run
+
+
+def _band(entry: dict, mode: str) -> str:
+    low, high = (entry["low"], entry["high"]) if mode == "full" else tuple(entry["workshop"] or (None, None))
+    if low is None and high is None:
+        return "(not checked)"
+    if low is None:
+        return f"≤ {high:g}"
+    if high is None:
+        return f"≥ {low:g}"
+    return f"[{low:g}, {high:g}]"
+
+
+def report(runs: list[NotebookRun], mode: str, load_before: tuple, load_after: tuple) -> str:
+    """The Markdown report: the claims table, then minutes per notebook and the load average."""
+    holds_text = {True: "yes", False: "**NO**", None: "—"}
+    lines = [f"# verify: every claim, {mode} mode", "",
+             "| chapter | claim | stated | band | measured | holds |", "|---|---|---|---|---|---|"]
+    for run in runs:
+        for c in run.claims:
+            lines.append(f"| {run.path.stem} | {c['name']} | {c['stated']:g}{c.get('unit', '')} | {_band(c, mode)} | "
+                         f"{c['measured']:.4g}{c.get('unit', '')} | {holds_text[c['holds']]} |")
+    lines += ["", "| notebook | minutes | claims | result |", "|---|---|---|---|"]
+    for run in runs:
+        failed = sum(c["holds"] is False for c in run.claims)
+        result = "ok" if run.ok else "; ".join(run.errors[:3] + ([f"{failed} claim(s) fail"] if failed else []))
+        lines.append(f"| {run.path.parent.name}/{run.path.name} | {run.seconds / 60:.1f} | {len(run.claims)} | "
+                     f"{result} |")
+    total = sum(r.seconds for r in runs) / 60
+    lines += ["", f"Total {total:.1f} min. Load average (1, 5, 15 min) before: "
+              f"{', '.join(f'{v:.2f}' for v in load_before)}; after: {', '.join(f'{v:.2f}' for v in load_after)}; "
+              f"{os.cpu_count()} CPUs.", ""]
+    return "\n".join(lines)
+
+
+def default_notebooks() -> list[Path]:
+    return sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter and solution")
+    parser.add_argument("--mode", default=os.environ.get("MODE", "full"), choices=MODES)
+    parser.add_argument("--out", type=Path, default=ROOT / "verify-report.md")
+    parser.add_argument("--timeout", type=int, default=3000, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, default=None, help="write the executed notebooks to this folder")
+    args = parser.parse_args(argv)
+    notebooks = args.notebooks or default_notebooks()
+    missing = [str(p) for p in notebooks if not Path(p).is_file()]
+    if missing:
+        parser.error(f"no such notebook(s): {', '.join(missing)}")
+    load_before = os.getloadavg()
+    runs = []
+    for path in notebooks:
+        print(f"== {path} ({args.mode} mode)", flush=True)
+        runs.append(run_notebook(Path(path), args.mode, args.timeout, args.keep))
+        print(f"   {runs[-1].seconds / 60:.1f} min, {len(runs[-1].claims)} claims, "
+              f"{'ok' if runs[-1].ok else 'FAILED: ' + '; '.join(runs[-1].errors[:3])}", flush=True)
+    text = report(runs, args.mode, load_before, os.getloadavg())
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {args.out}")
+    return 0 if all(run.ok for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
