@@ -66,8 +66,9 @@ def top_k(fn) -> None:
     assert kept.tolist() == [7, 7, 7], f"each row must keep exactly k=7 finite logits, kept {kept.tolist()}"
 
 
-def _counted_training_flops(cfg, seq_len: int) -> int:
-    """FLOPs per token of one forward + backward pass of GPT(cfg) on seq_len tokens, counted by PyTorch."""
+def _counted_training_flops(cfg, seq_len: int) -> tuple[int, int]:
+    """(FLOPs per token of one forward + backward pass of GPT(cfg) on seq_len tokens, counted by PyTorch;
+    the model's number of parameters)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from aigc_course.models.transformer import GPT
@@ -77,7 +78,7 @@ def _counted_training_flops(cfg, seq_len: int) -> int:
     idx = torch.randint(cfg.vocab_size, (1, seq_len))
     with FlopCounterMode(display=False) as counter:
         model(idx, idx)[1].backward()
-    return counter.get_total_flops() // seq_len
+    return counter.get_total_flops() // seq_len, sum(p.numel() for p in model.parameters())
 
 
 @exercise("ch07.training_flops")
@@ -93,10 +94,9 @@ def training_flops(fn) -> None:
                           tie_weights=False, bias=False), 24)]
     for cfg, T in configs:
         L, C, V = cfg.n_layer, cfg.n_embd, cfg.vocab_size
-        expected = _counted_training_flops(cfg, T)
+        expected, all_params = _counted_training_flops(cfg, T)
         got = fn(cfg, T)
         blocks, head, attn = 12 * L * C * C, V * C, L * T * C
-        all_params = blocks + head + cfg.block_size * C + (0 if cfg.tie_weights else V * C)
         wrong = {
             2 * (blocks + head) + 4 * attn: "that is the forward pass only; the backward pass computes two products "
                                             "per forward product (gradients for the inputs and for the weights)",
@@ -106,6 +106,8 @@ def training_flops(fn) -> None:
             6 * (blocks + head) + 4 * attn: "attention's products are trained too: three times their forward cost",
             6 * all_params + 12 * attn: "the embedding tables are look-ups, not products: count only the weights "
                                         "used in matrix products (12·L·C² in the blocks, V·C in the head)",
+            6 * all_params: "6 × all parameters counts the embedding tables (look-ups, not products) and leaves "
+                            "out attention's own products (12·L·T·C in training)",
         }
         if got in wrong and got != expected:
             raise AssertionError(wrong[got])
