@@ -56,7 +56,8 @@ def test_widget_headless_controls_drive_the_map():
     viewer.layer.value = 1
     assert not torch.allclose(viewer.weights, first)
     assert torch.allclose(viewer.weights, attention_map(model, tok, TEXTS[0], 1, 0)[1])
-    viewer.head.value = None
+    viewer.head.value = "mean"
+    assert viewer.head_index is None and viewer.head.label == "mean of heads"
     assert torch.allclose(viewer.weights, attention_map(model, tok, TEXTS[0], 1, None)[1])
     viewer.text.value = TEXTS[1]
     assert viewer.tokens == list(TEXTS[1]) and viewer.weights.shape == (11, 11)

@@ -14,6 +14,8 @@ from torch import Tensor
 from aigc_course.viz import _token_label, plot_attention
 from aigc_course.widgets import LABEL_STYLE, int_in
 
+MEAN = "mean"   # the head control's value for the mean of the heads
+
 
 def attention_map(model, tokenizer, text: str, layer: int, head: int | None) -> tuple[list[str], Tensor]:
     """The characters of ``text`` (its last block_size) and the weights (T, T) of one layer and head.
@@ -68,8 +70,9 @@ class AttentionViewer:
             int_in("head (or None for the mean of heads)", head, 0, cfg.n_head - 1)
         self.text = W.Dropdown(options=list(texts), value=texts[0], description="text", style=LABEL_STYLE)
         self.layer = W.IntSlider(value=layer, min=0, max=cfg.n_layer - 1, description="layer", style=LABEL_STYLE)
-        self.head = W.Dropdown(options=[("mean", None)] + [(str(h), h) for h in range(cfg.n_head)],
-                               value=head, description="head", style=LABEL_STYLE)
+        # "mean" rather than None as the value: a Dropdown whose value is None shows an empty box
+        self.head = W.Dropdown(options=[("mean of heads", MEAN)] + [(str(h), h) for h in range(cfg.n_head)],
+                               value=MEAN if head is None else head, description="head", style=LABEL_STYLE)
         self.output = W.Output()
         for control in (self.text, self.layer, self.head):
             control.observe(self._update, names="value")
@@ -80,13 +83,18 @@ class AttentionViewer:
         from IPython.display import clear_output, display
 
         self.tokens, self.weights = attention_map(self.model, self.tokenizer, self.text.value,
-                                                  self.layer.value, self.head.value)
+                                                  self.layer.value, self.head_index)
         with self.output:
             clear_output(wait=True)
             display(self.figure())
 
+    @property
+    def head_index(self) -> int | None:
+        """The head shown, or None for the mean of the heads."""
+        return None if self.head.value == MEAN else self.head.value
+
     def figure(self):
-        head = "mean of heads" if self.head.value is None else f"head {self.head.value}"
+        head = "mean of heads" if self.head_index is None else f"head {self.head_index}"
         fig = plot_attention(self.weights, self.tokens, f"layer {self.layer.value}, {head}")
         readable_ticks(fig.axes[0], self.tokens)
         return fig
