@@ -165,7 +165,8 @@ for cfg in (mlp_cfg, conv_cfg):
 # %% [markdown]
 # 1 437 training images are few for a model with half a million parameters: watch the test −ELBO (the dots of
 # the live plot). It stops improving after about 1 000 steps and then rises while the training loss keeps
-# falling — overfitting. We stop at 1 200 steps; more data (MNIST's 60 000 images) would let it train longer.
+# falling — overfitting. We stop at 1 200 steps (600 in workshop mode); more data (MNIST's 60 000 images) would let it
+# train longer.
 
 # %%
 main_steps = budget(full=1200, fast=30, workshop=600)

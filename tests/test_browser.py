@@ -328,6 +328,8 @@ def typed_into_readout(page, root) -> None:
     from playwright.sync_api import expect
 
     output = root.locator(".widget-output")
+    root.locator(".widget-dropdown select").select_option(label="ring")     # back to the ring after the drive
+    expect(output).to_contain_text("ring:")
     slider = root.locator(".widget-slider").filter(has_text="modes")
     slider.locator(".widget-readout").click()
     page.keyboard.press("Control+A")
