@@ -132,9 +132,9 @@ def _wait_for_server(runtime: Path, proc: subprocess.Popen, deadline: float) -> 
 
 
 class Lab:
-    """A private JupyterLab server over copies of the chapters, and a headless Chromium page on it."""
+    """A private JupyterLab server over copies of the chapters, and a page of the shared Chromium on it."""
 
-    def __init__(self, tmp: Path, widgets_enabled: bool):
+    def __init__(self, tmp: Path, widgets_enabled: bool, browser):
         home = tmp / "jupyter"
         _write_settings(home, widgets_enabled)
         self.runtime = home / "runtime"
@@ -152,13 +152,13 @@ class Lab:
                "--LabApp.news_url=None", "--allow-root"]
         self.log = open(tmp / "lab.log", "w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.port = _wait_for_server(self.runtime, self.proc, time.time() + 90)
-        from playwright.sync_api import sync_playwright
-
-        self._playwright = sync_playwright().start()
-        self.browser = self._playwright.chromium.launch(executable_path=_chromium(), headless=True,
-                                                         args=CHROMIUM_FLAGS)
-        self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            self.port = _wait_for_server(self.runtime, self.proc, time.time() + 90)
+            self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        except BaseException:
+            self.page = None
+            self.close()
+            raise
 
     def shutdown_kernels(self) -> None:
         for session in _api(self.port, "/api/sessions") or []:
@@ -166,8 +166,8 @@ class Lab:
 
     def close(self) -> list[int]:
         try:
-            self.browser.close()
-            self._playwright.stop()
+            if self.page is not None:
+                self.page.close()
         finally:
             try:
                 _api(self.port, "/api/shutdown", method="POST")
@@ -184,10 +184,21 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    _chromium()
+def chromium():
+    """One headless Chromium for the whole module (Playwright's sync API allows one instance at a time)."""
+    path = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, chromium):
     started = time.time()
-    server = Lab(tmp_path_factory.mktemp("lab"), widgets_enabled=True)
+    server = Lab(tmp_path_factory.mktemp("lab"), widgets_enabled=True, browser=chromium)
     yield server
     survivors = server.close()
     print(f"\nbrowser test: one JupyterLab server for {len(CHAPTERS)} chapters, {time.time() - started:.0f} s")
@@ -239,22 +250,33 @@ def _controls(root) -> list:
     return sorted(found, key=lambda item: (item[1].bounding_box()["y"] // 20, item[1].bounding_box()["x"]))
 
 
-def _act(page, kind: str, control) -> str:
-    """Change one control as a person would; return what was done."""
+def _type(page, box, text: str) -> None:
+    box.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def _act(page, kind: str, control):
+    """Change one control as a person would; return what was done and how to put it back.
+
+    Each control is tested from the widget's starting state (the change is undone afterwards), so that one
+    control cannot make another irrelevant (top-k = 1 makes the seed of the sampler meaningless).
+    """
     if kind == ".widget-slider":
         handle = control.locator(".noUi-handle").first
         now, top = (float(handle.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemax"))
+        key, back = ("ArrowLeft", "ArrowRight") if now >= top else ("ArrowRight", "ArrowLeft")
         handle.focus()
-        key = "ArrowLeft" if now >= top else "ArrowRight"
         page.keyboard.press(key)
-        return f"slider {key}"
+        return f"slider {key}", lambda: (handle.focus(), page.keyboard.press(back))
     if kind == ".widget-dropdown":
         select = control.locator("select")
         options = select.locator("option").all()
         current = select.input_value()
         choice = next(i for i, o in enumerate(options) if o.get_attribute("value") != current)
         select.select_option(index=choice)
-        return f"dropdown -> option {choice}"
+        return f"dropdown -> option {choice}", lambda: select.select_option(value=current)
     if kind == ".widget-text":
         box = control.locator("input")
         value = box.input_value()
@@ -262,17 +284,32 @@ def _act(page, kind: str, control) -> str:
         top = box.get_attribute("max")
         if top is not None and new.lstrip("-").isdigit() and int(new) > int(top):
             new = str(int(value) - 1)
-        box.click()
-        page.keyboard.press("Control+A")
-        page.keyboard.type(new)
-        page.keyboard.press("Enter")
-        return f"typed {new!r}"
+        _type(page, box, new)
+        return f"typed {new!r}", lambda: _type(page, box, value)
     if kind == ".widget-toggle-buttons":
-        other = control.locator("button:not(.mod-active)").first
-        other.click()
-        return "toggle"
+        active = control.locator("button.mod-active").first
+        control.locator("button:not(.mod-active)").first.click()
+        return "toggle", active.click
     control.click()
-    return "click"
+    return "click", None
+
+
+def settle(page, root, quiet_s: float = 1.0) -> str:
+    """Wait until the kernel is idle and the widget has stopped changing; return what it shows.
+
+    Without this a change still arriving from the previous control (a button that trains in chunks redraws
+    several times) would be taken for the effect of the next one."""
+    deadline = time.time() + CHANGE_TIMEOUT_S
+    idle = page.locator(".jp-StatusBar-Widget").filter(has_text="| Idle")
+    last, since = root.evaluate(SIGNATURE_JS), time.time()
+    while time.time() < deadline:
+        time.sleep(0.25)
+        now = root.evaluate(SIGNATURE_JS)
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet_s and idle.count() > 0:
+            return now
+    raise AssertionError(f"the widget kept changing (or the kernel stayed busy) for {CHANGE_TIMEOUT_S} s")
 
 
 def drive_every_control(page, notebook: str, index: int, spec: Widget) -> int:
@@ -282,17 +319,20 @@ def drive_every_control(page, notebook: str, index: int, spec: Widget) -> int:
                                             f"expected at least {spec.controls}")
     for kind, control in controls:
         control.scroll_into_view_if_needed()
-        before = root.evaluate(SIGNATURE_JS)
-        action = _act(page, kind, control)
+        before = settle(page, root)
+        action, undo = _act(page, kind, control)
         deadline = time.time() + CHANGE_TIMEOUT_S
         while root.evaluate(SIGNATURE_JS) == before:
             if time.time() > deadline:
                 raise AssertionError(f"{notebook} widget {index}: {kind} ({action}) did not change the widget's "
                                      f"output within {CHANGE_TIMEOUT_S} s")
             time.sleep(0.25)
+        settle(page, root)
         after = root.inner_text()
         assert "Traceback" not in after and "Error" not in after.split("\n")[0], \
             f"{notebook} widget {index}: {kind} ({action}) produced an error:\n{after[:500]}"
+        if undo is not None:
+            undo()
     return len(controls)
 
 
@@ -355,12 +395,11 @@ def test_every_displayed_widget_is_listed():
         assert shown == listed, f"{py.name} displays {shown} widget(s); the browser test lists {listed}"
 
 
-def test_negative_control_without_widget_frontend_fails(tmp_path):
+def test_negative_control_without_widget_frontend_fails(tmp_path, chromium):
     """Chapter 00 with the widget extension disabled must not pass: the check looks at the rendered widget."""
     from playwright.sync_api import Error as PlaywrightError
 
-    _chromium()
-    server = Lab(tmp_path, widgets_enabled=False)
+    server = Lab(tmp_path, widgets_enabled=False, browser=chromium)
     try:
         with pytest.raises((AssertionError, PlaywrightError, TimeoutError)):
             open_and_run(server.page, server.port, "00_setup_and_tour")
