@@ -21,6 +21,8 @@
 
 # %%
 from aigc_course.claims import claim
+
+NOT_YET = float("nan")   # a claim whose full-run figure has not been measured yet: only its band is asserted
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -580,7 +582,7 @@ for name, m in (("with KL (the ELBO)", with_kl), ("without KL (the articles)", n
     print(f"{name:>26}: KL(q(z|x) ‖ N(0, I)) {article[name][0]:7.1f} nats, prior samples' FD {article[name][1]:6.2f}")
 (kl_good, fd_good), (kl_bad, fd_bad) = article.values()
 assert kl_bad > kl_good                         # without the term, nothing pulls q towards the prior
-claim("no-KL 'VAE': FD of prior samples / the VAE's", fd_bad / fd_good, stated=2.0, low=1.2)
+claim("no-KL 'VAE': FD of prior samples / the VAE's", fd_bad / fd_good, stated=NOT_YET, low=1.2)
 image_grid(torch.cat([with_kl.sample(10, generator=g(6)).cpu(), no_kl.sample(10, generator=g(6)).cpu()]), nrow=2,
            title="prior samples: with KL (top), without KL (bottom)")
 

@@ -19,6 +19,8 @@
 
 # %%
 from aigc_course.claims import claim
+
+NOT_YET = float("nan")   # a claim whose full-run figure has not been measured yet: only its band is asserted
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -607,7 +609,7 @@ model_backup, model = model, forced                                      # eval_
 after = eval_fn()["loss"]
 model = model_backup
 print(f"'self-attention loss' {attn_loss.item():.3f}; next-character loss {before:.3f} -> {after:.3f} nats/char")
-claim("next-char loss rise after a 'self-attention loss' (nats)", after - before, stated=1.0, low=0.2,
+claim("next-char loss rise after a 'self-attention loss' (nats)", after - before, stated=NOT_YET, low=0.2,
       workshop=(0.1, None))
 
 # %% [markdown]

@@ -25,6 +25,8 @@
 
 # %%
 from aigc_course.claims import claim
+
+NOT_YET = float("nan")   # a claim whose full-run figure has not been measured yet: only its band is asserted
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -134,7 +136,7 @@ fig
 # %%
 assert floor[sizes[-1]] < floor[sizes[0]], "the bias must shrink as n grows"
 slope = (math.log(floor[sizes[-1]]) - math.log(floor[sizes[0]])) / (math.log(sizes[-1]) - math.log(sizes[0]))
-claim("real-vs-real FD floor: log-log slope in n", slope, stated=-1.0, low=-1.3, high=-0.7)
+claim("real-vs-real FD floor: log-log slope in n", slope, stated=NOT_YET, low=-1.3, high=-0.7)
 N_EVAL = len(test_set)            # every model is scored with this many samples, against the test set
 print(f"we compare models with n = {N_EVAL}; the floor at that size is about "
       f"{floor[max(s for s in sizes if s <= N_EVAL)]:.2f}")
@@ -265,7 +267,7 @@ for name, imgs in samples.items():
 rows["VAE"]["bits/pixel"] = vae_bits_per_pixel(vae, False)
 rows["cVAE"]["bits/pixel"] = vae_bits_per_pixel(cvae, True)
 claim("VAE bits/pixel below the independent-pixel baseline", baseline_bpp - rows["VAE"]["bits/pixel"],
-      stated=round(0.72 - 0.556, 3), low=0.05, workshop=(0.02, None))
+      stated=NOT_YET, low=0.05, workshop=(0.02, None))
 rows["real (train vs test)"] = {"FD": frechet_distance(real_test_feats, real_train_feats[:N_EVAL]),
                                 **precision_recall(real_test_feats, real_train_feats[:N_EVAL], k=3),
                                 "class acc": classifier.test_accuracy, "bits/pixel": math.nan}
