@@ -12,11 +12,15 @@
 #
 # **Prerequisites**: PyTorch tensors and `nn.Module`, softmax and cross-entropy, the training loop of
 # chapter 00. **Time**: about 60 minutes to read; the code runs in about 2 minutes on an idle 2-core CPU in
-# full mode (under a minute on a GPU).
+# full mode (under a minute on a GPU); workshop mode (`AIGC_MODE=workshop`) trains the small GPT of section 7
+# for fewer steps.
 #
 # Open `aigc_course/models/attention.py` beside this notebook: it is what we build here, written to be read.
 
 # %%
+from aigc_course.claims import claim
+
+NOT_YET = float("nan")   # a claim whose full-run figure has not been measured yet: only its band is asserted
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -38,8 +42,11 @@ generator = seed_everything(0)
 #
 # A recurrent network reads a sequence $x_1, \dots, x_T$ one step at a time and carries a state of fixed size:
 # $h_t = f(h_{t-1}, x_t)$. Whatever a later step needs to know about $x_1$ must survive $T-1$ updates of $h$,
-# and all of a long sentence must fit in the same $d$ numbers as a short one. Translation models of 2014
-# (Sutskever et al.) read the whole source into one vector $h_T$, and their quality fell with sentence length.
+# and all of a long sentence must fit in the same $d$ numbers as a short one. The encoder–decoder translation
+# models of 2014 read the whole source into one vector $h_T$; Cho et al. (2014) showed that the quality of such
+# fixed-vector models falls quickly with sentence length, and Bahdanau et al. (2014) measured the same fall
+# for their baseline. (Sutskever et al., 2014, whose deep LSTM read the source reversed, reported that it did
+# well on long sentences: the bottleneck can be eased, which is not the same as removed.)
 #
 # **Attention** (Bahdanau, Cho & Bengio, 2014) removes the bottleneck: an output keeps all the inputs
 # $x_1..x_T$ and, at each step, takes a weighted average of them, with weights it computes from the data.
@@ -87,7 +94,7 @@ fig
 # softly: it scores the query against every key with a dot product, turns the scores into weights with a
 # softmax, and returns the weighted average of the values:
 #
-# $$\mathrm{lookup}(q) = \sum_j \alpha_j v_j, \qquad \alpha_j = \frac{\exp(\beta\, q\cdot k_j)}{\sum_{j'} \exp(\beta\, q\cdot k_{j'})}.$$
+# $$\mathrm{lookup}(q) = \sum_j \alpha_j v_j, \qquad \alpha_j = \frac{\exp(\beta\, q\cdot k_j)}{\sum_{j'} \exp(\beta\, q\cdot k_{j'})}. \tag{6.1}$$
 #
 # Four keys (random unit vectors) and four values; the query is a noisy copy of the key of "dog".
 
@@ -108,8 +115,11 @@ for beta in (0.0, 1.0, 5.0, 50.0):
     out, alpha = soft_lookup(query, keys, values, beta)
     print(f"beta={beta:5.1f}  weights={[round(a, 3) for a in alpha.tolist()]}  result={out:.3f}")
 assert hard == 2.0                                                    # the hard lookup finds "dog"
+# check (6.1): the two limits, and one weight by hand
 assert abs(soft_lookup(query, keys, values, 0.0)[0] - values.mean()) < 1e-6   # beta=0: the plain mean
 assert abs(soft_lookup(query, keys, values, 50.0)[0] - hard) < 1e-2           # large beta: the hard lookup
+scores_1 = [math.exp(5.0 * float(kj @ query)) for kj in keys]
+assert math.isclose(soft_lookup(query, keys, values, 5.0)[1][1].item(), scores_1[1] / sum(scores_1), rel_tol=1e-5)
 
 # %% [markdown]
 # With $\beta = 0$ the lookup returns the average of all values; as $\beta$ grows it becomes the hard lookup.
@@ -122,14 +132,16 @@ assert abs(soft_lookup(query, keys, values, 50.0)[0] - hard) < 1e-2           # 
 # $Q \in \mathbb{R}^{T_q\times d_k}$, $K \in \mathbb{R}^{T_k\times d_k}$, $V \in \mathbb{R}^{T_k\times d_v}$, and
 # all the lookups happen at once (Vaswani et al., 2017):
 #
-# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}\right) V. \tag{6.3}$$
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}\right) V. \tag{6.2}$$
 #
 # **Where $\sqrt{d_k}$ comes from.** Suppose the components of $q$ and $k$ are independent, with mean 0 and
 # variance 1 (roughly what a well-initialised layer produces). Then
 #
 # 1. $\mathbb{E}[q\cdot k] = \sum_i \mathbb{E}[q_i]\,\mathbb{E}[k_i] = 0$;
 # 2. each term has $\mathrm{Var}(q_i k_i) = \mathbb{E}[q_i^2]\,\mathbb{E}[k_i^2] - 0 = 1$;
-# 3. the $d_k$ terms are independent, so their variances add: $\mathrm{Var}(q\cdot k) = d_k$.
+# 3. the $d_k$ terms are independent, so their variances add:
+#
+# $$\mathbb{E}[q\cdot k] = 0, \qquad \mathrm{Var}(q\cdot k) = d_k, \qquad \mathrm{Var}\big(q\cdot k/\sqrt{d_k}\big) = 1. \tag{6.3}$$
 #
 # The scores grow like $\sqrt{d_k}$; dividing by $\sqrt{d_k}$ brings them back to variance 1, whatever the
 # head size. Let us measure it.
@@ -138,14 +150,29 @@ assert abs(soft_lookup(query, keys, values, 50.0)[0] - hard) < 1e-2           # 
 for d_k in (8, 64, 512):
     qs = torch.randn(20_000, d_k, generator=generator)
     ks = torch.randn(20_000, d_k, generator=generator)
-    dots = (qs * ks).sum(1)                                          # (N,) one dot product per pair
+    dots = (qs * ks).sum(1)                                          # (N,) one dot product per pair  # check (6.3)
     print(f"d_k={d_k:4d}: Var(q.k) = {dots.var():7.1f}   Var(q.k / sqrt(d_k)) = {(dots / math.sqrt(d_k)).var():.3f}")
     assert abs(dots.var() / d_k - 1) < 0.05 and abs((dots / math.sqrt(d_k)).var() - 1) < 0.05
+    assert abs(dots.mean()) < 4 * math.sqrt(d_k / len(dots))            # mean 0, within 4 standard errors
 
 # %% [markdown]
 # Why large scores hurt: a softmax of scores with a standard deviation of $\sqrt{512} \approx 23$ puts almost all
-# the weight on one key, and its gradient, $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$,
-# is then almost zero: the layer cannot learn where to look.
+# the weight on one key. Its Jacobian follows from $\alpha_i = e^{s_i}/\sum_l e^{s_l}$ by the quotient rule:
+# $\partial\alpha_i/\partial s_j = (\delta_{ij} e^{s_i}\sum_l e^{s_l} - e^{s_i}e^{s_j})/(\sum_l e^{s_l})^2$, that is
+#
+# $$\frac{\partial\alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j), \qquad J = \mathrm{diag}(\alpha) - \alpha\alpha^\top, \tag{6.4}$$
+#
+# which is almost zero when one $\alpha_i$ is near 1 and the rest near 0: the layer cannot learn where to look.
+# First the Jacobian against autograd's:
+
+# %%
+s_test = torch.randn(6, generator=generator, dtype=torch.float64)
+alpha_test = torch.softmax(s_test, 0)
+J_auto = torch.autograd.functional.jacobian(lambda s: torch.softmax(s, 0), s_test)     # (6, 6)
+assert torch.allclose(J_auto, torch.diag(alpha_test) - torch.outer(alpha_test, alpha_test))   # check (6.4)
+print(f"softmax Jacobian = diag(α) − ααᵀ; its largest entry for scores ×20: "
+      f"{torch.autograd.functional.jacobian(lambda s: torch.softmax(s, 0), 20 * s_test).abs().max():.1e} "
+      f"(against {J_auto.abs().max():.2f})")
 
 # %%
 d_k, n_keys = 512, 16
@@ -181,7 +208,7 @@ from aigc_course.models.attention import scaled_dot_product_attention
 
 q, k, v = (torch.randn(2, 4, 10, 16, generator=generator) for _ in range(3))   # (B, heads, T, d)
 ours, w = attention(q, k, v)
-assert torch.allclose(ours, F.scaled_dot_product_attention(q, k, v), atol=1e-5)   # PyTorch's kernel
+assert torch.allclose(ours, F.scaled_dot_product_attention(q, k, v), atol=1e-5)   # check (6.2): PyTorch's kernel
 assert torch.allclose(ours, scaled_dot_product_attention(q, k, v)[0])            # the course library
 assert torch.allclose(w.sum(-1), torch.ones(2, 4, 10))                          # rows are distributions
 print("our attention equals torch.nn.functional.scaled_dot_product_attention")
@@ -246,11 +273,16 @@ print("no output depends on a masked input: every such gradient is exactly 0")
 # own projections of size $d_k = C/h$, and concatenate them:
 #
 # $$\mathrm{MultiHead}(X) = \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W_O, \qquad
-#   \mathrm{head}_i = \mathrm{Attention}(X W_Q^i, X W_K^i, X W_V^i).$$
+#   \mathrm{head}_i = \mathrm{Attention}(X W_Q^i, X W_K^i, X W_V^i). \tag{6.5}$$
 #
 # The cost equals one head of size $C$: the $h$ projections $W_Q^i$ ($C\times C/h$) side by side form one
 # $C\times C$ matrix. So we compute $XW_Q$ once and *reshape* it into heads: $(B, T, C) \to (B, T, h, C/h) \to
-# (B, h, T, C/h)$. Built in the open with the weights of the library's module:
+# (B, h, T, C/h)$. Counting multiply–adds for $T$ tokens: the four projections cost $4TC^2$, and each head's
+# $QK^\top$ and weights$\cdot V$ cost $2T^2 (C/h)$, so all $h$ heads together
+#
+# $$\text{FLOPs}(h) = 2\,\big(4TC^2 + h \cdot 2T^2 \tfrac{C}{h}\big) = 8TC^2 + 4T^2C, \quad \text{the same for every } h. \tag{6.6}$$
+#
+# Built in the open with the weights of the library's module:
 
 # %%
 def multi_head(x, module, mask=None):
@@ -268,7 +300,33 @@ mha = MultiHeadAttention(n_embd=32, n_head=4)
 x = torch.randn(3, 7, 32)
 assert torch.allclose(multi_head(x, mha), mha(x)[0], atol=1e-6)
 assert torch.allclose(multi_head(x, mha, causal_mask(7)), mha(x, mask=causal_mask(7))[0], atol=1e-6)
-print("the multi-head attention built here equals the library's, with and without a mask")
+# check (6.5): one head at a time, each from its own column block of W_Q, W_K, W_V, then concatenated
+C, h, hs = 32, mha.n_head, 32 // mha.n_head
+Wq_all, Wk_all, Wv_all = mha.qkv.weight.split(C, dim=0)                 # 3 x (C, C)
+bq, bk, bv = mha.qkv.bias.split(C)
+heads = [attention(x @ Wq_all[i * hs:(i + 1) * hs].T + bq[i * hs:(i + 1) * hs],
+                   x @ Wk_all[i * hs:(i + 1) * hs].T + bk[i * hs:(i + 1) * hs],
+                   x @ Wv_all[i * hs:(i + 1) * hs].T + bv[i * hs:(i + 1) * hs])[0] for i in range(h)]
+assert torch.allclose(mha.proj(torch.cat(heads, dim=-1)), mha(x)[0], atol=1e-6)
+print("the multi-head attention built here equals the library's, with and without a mask, and head by head")
+
+# %% [markdown]
+# And the cost (6.6), counted by PyTorch's `FlopCounterMode` for 1, 2, 4 and 8 heads (the unfused path, so that
+# the counter sees the products):
+
+# %%
+from torch.utils.flop_counter import FlopCounterMode
+
+Tc, Cc = 16, 32
+xc = torch.randn(1, Tc, Cc, generator=generator)
+flops = {}
+for n_head in (1, 2, 4, 8):
+    layer = MultiHeadAttention(Cc, n_head, fused=False)
+    with FlopCounterMode(display=False) as counter:
+        layer(xc)
+    flops[n_head] = counter.get_total_flops()
+print("FLOPs by number of heads:", flops, "formula:", 8 * Tc * Cc**2 + 4 * Tc**2 * Cc)
+assert set(flops.values()) == {8 * Tc * Cc**2 + 4 * Tc**2 * Cc}                 # check (6.6)
 
 # %% [markdown]
 # PyTorch ships the same layer as `torch.nn.MultiheadAttention`, with the three projections stacked in
@@ -291,7 +349,7 @@ print("our multi-head attention equals torch.nn.MultiheadAttention (plain and ca
 # %% [markdown]
 # ## 6. Attention does not know the order of its inputs
 #
-# Nothing in (6.3) refers to positions: permute the input tokens and the outputs are permuted the same way
+# Nothing in (6.2) refers to positions: permute the input tokens and the outputs are permuted the same way
 # (without a causal mask). Attention is *permutation-equivariant*: "dog bites man" and "man bites dog" would be
 # the same bag of vectors.
 
@@ -305,7 +363,7 @@ print("permuting the inputs permutes the outputs: order is invisible to attentio
 # encoding, pairs of sines and cosines at geometrically spaced frequencies:
 #
 # $$\mathrm{PE}_{p,2i} = \sin\!\left(p\,\omega_i\right),\quad \mathrm{PE}_{p,2i+1} = \cos\!\left(p\,\omega_i\right),
-#   \qquad \omega_i = 10000^{-2i/d}. \tag{6.8}$$
+#   \qquad \omega_i = 10000^{-2i/d}. \tag{6.7}$$
 #
 # Why sines and cosines: each pair $(\sin p\omega_i, \cos p\omega_i)$ is a point on a circle, and moving $k$
 # positions is a *rotation* of that point by the angle $k\omega_i$, the same rotation for every $p$. So
@@ -318,7 +376,7 @@ from aigc_course.models.attention import sinusoidal_encoding
 T, d = 64, 16
 pe = sinusoidal_encoding(T, d)                                     # (T, d)
 p, i = 9, 3
-assert torch.isclose(pe[p, 2 * i], torch.tensor(math.sin(p * 10000 ** (-2 * i / d))))
+assert torch.isclose(pe[p, 2 * i], torch.tensor(math.sin(p * 10000 ** (-2 * i / d))))      # check (6.7)
 assert torch.isclose(pe[p, 2 * i + 1], torch.tensor(math.cos(p * 10000 ** (-2 * i / d))))
 
 k = 5
@@ -395,7 +453,8 @@ seed_everything(0)
 cfg = GPTConfig.tiny(vocab_size=tokenizer.vocab_size, block_size=64)
 model = GPT(cfg)
 optimizer = torch.optim.AdamW(model.parameters(), lr=budget(full=2e-3, fast=2e-3), weight_decay=0.01)
-steps, batch_size, eval_batches = budget(full=2000, fast=12), budget(full=32, fast=8), budget(full=8, fast=1)
+steps = budget(full=2000, fast=12, workshop=800)
+batch_size, eval_batches = budget(full=32, fast=8), budget(full=8, fast=1)
 batches = torch.Generator().manual_seed(1)
 
 
@@ -419,20 +478,26 @@ history = train(step_fn, steps, modules={"model": model}, eval_fn=eval_fn, eval_
                 callbacks=[LivePlot(every=max(1, steps // 4))], desc="tiny GPT")
 print(f"validation loss {history.last('loss'):.3f} nats/char (uniform guessing: {math.log(tokenizer.vocab_size):.3f})")
 assert history.eval_logs["loss"][-1] < math.log(tokenizer.vocab_size)
+claim("tiny GPT validation loss (nats/char)", history.eval_logs["loss"][-1], stated=1.21, low=1.0, high=1.35,
+      workshop=(None, 1.85))
 
 # %% [markdown]
-# Every head of layer 0 on one line of Python. Row $i$ is where the character at $i$ looks; the upper triangle
-# is empty because of the causal mask.
+# Every head of layer 0 on one short line of Python. Row $i$ is where the character at $i$ looks; the upper
+# triangle is empty because of the causal mask.
 
 # %%
 from aigc_course.viz import plot_attention
-from aigc_course.widgets.attention_viewer import AttentionViewer, attention_map
+from aigc_course.widgets.attention_viewer import AttentionViewer, attention_map, readable_ticks
 
-sample = "def area(radius):\n    return 3.14 * radius ** 2"
-fig = new_figure(12, 3.4)
+sample = "def area(r):\n    return r * r"
+cols = 2
+fig = new_figure(11, 5.5 * math.ceil(cfg.n_head / cols))
 for h in range(cfg.n_head):
     tokens, w = attention_map(model, tokenizer, sample, layer=0, head=h)
-    plot_attention(w, tokens, f"layer 0, head {h}", ax=fig.add_subplot(1, cfg.n_head, h + 1))
+    ax = fig.add_subplot(math.ceil(cfg.n_head / cols), cols, h + 1)
+    plot_attention(w, tokens, f"layer 0, head {h}", ax=ax)
+    readable_ticks(ax, tokens, fontsize=9)
+assert all(label.get_fontsize() >= 8 for ax in fig.axes for label in ax.get_xticklabels())
 fig
 
 # %% [markdown]
@@ -458,8 +523,94 @@ viewer = AttentionViewer(model, tokenizer, [
     sample,
     "The \"assert\" statement is a convenient way to insert debugging assertions.",
     "for i in range(10):\n    print(i, i ** 2)",
-], layer=cfg.n_layer - 1, head=0)
+], layer=0, head=0)
 viewer.widget
+
+# %% [markdown]
+# ## What the articles got wrong
+#
+# Popular articles on attention make three mistakes that the pieces above let us *measure*.
+#
+# **1. "Attention is $QK^\top/\sqrt{d_k}$."** Without the softmax and the product with $V$ that is a $(T, T)$ table
+# of scores: not a distribution over keys (scores are negative, rows do not sum to 1), not a vector per
+# position (it cannot be added to the residual stream), and the *values never enter*: change $V$ and nothing
+# changes.
+
+# %%
+q, k, v = (torch.randn(1, 6, 16, generator=generator) for _ in range(3))
+scores_only = q @ k.transpose(1, 2) / math.sqrt(16)                   # the articles' "attention": (1, 6, 6)
+print(f"shape {tuple(scores_only.shape)} instead of {tuple(attention(q, k, v)[0].shape)}; row sums "
+      f"{[round(r, 2) for r in scores_only[0].sum(-1).tolist()]}; smallest 'weight' {scores_only.min():.2f}")
+assert scores_only.shape != v.shape and (scores_only < 0).any()
+assert not torch.allclose(scores_only.sum(-1), torch.ones(1, 6))
+assert not torch.allclose(attention(q, k, v)[0], attention(q, k, 2 * v)[0])       # real attention reads V
+# (the scores cannot depend on V at all: it is not among their inputs)
+
+# %% [markdown]
+# **2. "Heads are several layers."** Heads run side by side inside *one* layer, on the same input, and are
+# concatenated (6.5); nothing flows from one head to the next. Two measurements: the parameters of a layer do not
+# depend on the number of heads (a stack of $h$ layers would have $h$ times as many), and reversing the order of
+# the heads (with the matching rows of $W_O$) gives exactly the same output — there is no "first" head.
+
+# %%
+counts = {n_head: sum(p.numel() for p in MultiHeadAttention(32, n_head).parameters()) for n_head in (1, 2, 4, 8)}
+print("parameters of one attention layer by number of heads:", counts)
+assert len(set(counts.values())) == 1
+torch.manual_seed(3)
+mha4 = MultiHeadAttention(32, 4)
+flipped = MultiHeadAttention(32, 4)
+order = torch.arange(32).view(4, 8).flip(0).reshape(-1)                # channels of heads 3, 2, 1, 0
+with torch.no_grad():
+    flipped.qkv.weight.copy_(mha4.qkv.weight.view(3, 32, 32)[:, order].reshape(96, 32))
+    flipped.qkv.bias.copy_(mha4.qkv.bias.view(3, 32)[:, order].reshape(96))
+    flipped.proj.weight.copy_(mha4.proj.weight[:, order])
+    flipped.proj.bias.copy_(mha4.proj.bias)
+assert torch.allclose(flipped(x)[0], mha4(x)[0], atol=1e-6)
+print("the heads taken in reverse order give the same output: they are parallel, not stacked")
+
+# %% [markdown]
+# **3. "A self-attention loss."** Some articles train attention with a labelled cross-entropy on the attention
+# weights themselves. There are no such labels: a language model is trained only on its next-token predictions
+# (eq. 7.5 in chapter 07), and the weights become whatever helps that. Forcing them toward made-up labels trains
+# something else. Measured on the model of section 7: fine-tune a copy for a few steps with a cross-entropy that
+# pushes every query to attend to itself (a plausible-looking "label"), and watch the prediction loss.
+
+# %%
+import copy
+
+forced = copy.deepcopy(model).train()
+opt_forced = torch.optim.AdamW(forced.parameters(), lr=2e-3)
+batches_forced = torch.Generator().manual_seed(5)
+before = eval_fn()["loss"]
+
+
+def maps_with_grad(gpt, idx):
+    """Every layer's attention weights (L, B, nh, T, T), differentiable (`attention_maps` is for looking)."""
+    h, maps_out = gpt.tok_emb(idx) + gpt.pos_emb(torch.arange(idx.size(1))), []   # (B, T, C)
+    for block in gpt.blocks:
+        h, w_block = block(h, need_weights=True)
+        maps_out.append(w_block)
+    return torch.stack(maps_out)
+
+
+with torch.no_grad():
+    xb0 = val_data[None, :cfg.block_size]
+    assert torch.allclose(maps_with_grad(forced, xb0), forced.eval().attention_maps(xb0), atol=1e-6)
+forced.train()
+for _ in range(budget(full=60, fast=5)):
+    xb, _ = get_batch(train_data, cfg.block_size, 16, generator=batches_forced)
+    maps_f = maps_with_grad(forced, xb)                                   # (L, B, nh, T, T)
+    self_label = torch.arange(cfg.block_size).expand(*maps_f.shape[:-1])  # "attend to yourself"
+    attn_loss = F.nll_loss(maps_f.clamp_min(1e-9).log().flatten(0, -2), self_label.flatten())
+    opt_forced.zero_grad()
+    attn_loss.backward()
+    opt_forced.step()
+model_backup, model = model, forced                                      # eval_fn reads `model`
+after = eval_fn()["loss"]
+model = model_backup
+print(f"'self-attention loss' {attn_loss.item():.3f}; next-character loss {before:.3f} -> {after:.3f} nats/char")
+claim("next-char loss rise after a 'self-attention loss' (nats)", after - before, stated=NOT_YET, low=0.2,
+      workshop=(0.1, None))
 
 # %% [markdown]
 # ## 8. Exercises
@@ -495,7 +646,7 @@ def my_causal_mask(T):
 ch06.causal_mask(my_causal_mask)
 
 # %% [markdown]
-# **Exercise 3.** Compute the sinusoidal positional encoding (6.8) as a `(T, d)` tensor.
+# **Exercise 3.** Compute the sinusoidal positional encoding (6.7) as a `(T, d)` tensor.
 
 # %% tags=["exercise"]
 import math

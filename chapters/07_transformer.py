@@ -11,11 +11,13 @@
 # - that our block is the same function as `torch.nn.TransformerEncoderLayer` in causal mode.
 #
 # **Prerequisites**: chapter 06 (attention, masks, multi-head attention, positions). **Time**: about 60 minutes
-# to read; the code runs in about 3 minutes on an idle 2-core CPU in full mode (a minute on a GPU).
+# to read; the code runs in about 3 minutes on an idle 2-core CPU in full mode (a minute on a GPU); workshop mode
+# (`AIGC_MODE=workshop`) trains for fewer steps and finishes in about 2 minutes.
 #
 # Open `aigc_course/models/transformer.py` beside this notebook.
 
 # %%
+from aigc_course.claims import claim
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -44,8 +46,12 @@ generator = seed_everything(0)
 # - **Attention** moves information *between* positions (the causal multi-head attention of chapter 06).
 # - The **MLP**, $W_2\,\mathrm{GELU}(W_1 x + b_1) + b_2$ with a hidden width of $4C$, transforms each position
 #   *on its own*.
-# - **Residual connections** keep an identity path from the loss to every layer: $\partial x_{L}/\partial x_0 =
-#   I + \dots$, so gradients reach the first block however deep the stack.
+# - **Residual connections** keep an identity path from the loss to every layer. For one branch,
+#   $\partial (x + f(x))/\partial x = I + \partial f/\partial x$, and by the chain rule through $L$ blocks
+#
+#   $$\frac{\partial x_L}{\partial x_0} = \prod_{l=L}^{1}\Big(I + \frac{\partial f_l}{\partial x_{l-1}}\Big) = I + \sum_l \frac{\partial f_l}{\partial x_{l-1}} + \dots, \tag{7.2}$$
+#
+#   so gradients reach the first block however deep the stack (checked in section 3).
 # - **Pre-norm**: each branch reads a normalised *copy* of the stream; the stream itself is never normalised
 #   until the very end. The original transformer normalised after the addition ("post-norm",
 #   $x \leftarrow \mathrm{LN}(x + \mathrm{Attn}(x))$), which needs a learning-rate warm-up to train deep stacks;
@@ -56,7 +62,7 @@ generator = seed_everything(0)
 # For one token's vector $x \in \mathbb{R}^C$:
 #
 # $$\mu = \frac{1}{C}\sum_i x_i, \qquad \sigma^2 = \frac{1}{C}\sum_i (x_i - \mu)^2, \qquad
-#   \hat{x}_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y_i = \gamma_i \hat{x}_i + \beta_i.$$
+#   \hat{x}_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y_i = \gamma_i \hat{x}_i + \beta_i. \tag{7.3}$$
 #
 # Each token is normalised over its own channels (not over the batch, as batch norm does), so it behaves the
 # same in training and generation, for any batch size. Two consequences we can check: $\hat x$ has mean 0 and
@@ -76,7 +82,7 @@ ln = nn.LayerNorm(32)
 with torch.no_grad():
     ln.weight.copy_(gamma)
     ln.bias.copy_(beta)
-assert torch.allclose(layer_norm(x, gamma, beta), F.layer_norm(x, (32,), gamma, beta), atol=1e-5)
+assert torch.allclose(layer_norm(x, gamma, beta), F.layer_norm(x, (32,), gamma, beta), atol=1e-5)  # check (7.3)
 assert torch.allclose(layer_norm(x, gamma, beta), ln(x), atol=1e-5)
 x_hat = layer_norm(x, torch.ones(32), torch.zeros(32))
 assert torch.allclose(x_hat.mean(-1), torch.zeros(4, 10), atol=1e-5)
@@ -115,8 +121,36 @@ mine = MyBlock(cfg.n_embd, cfg.n_head).eval()
 state = {k.replace("mlp.fc", "mlp.0").replace("mlp.proj", "mlp.2"): v for k, v in block.state_dict().items()}
 mine.load_state_dict(state)
 x = torch.randn(2, 12, cfg.n_embd, generator=generator)
-assert torch.allclose(mine(x), block(x)[0], atol=1e-6)
+assert torch.allclose(mine(x), block(x)[0], atol=1e-6)                        # check (7.1)
 print("our block equals the library's Block")
+
+# %% [markdown]
+# The residual Jacobian (7.2), measured on one token's vector: the Jacobian of a block is the identity plus the
+# Jacobians of its two branches, and through a stack of blocks the identity survives.
+
+# %%
+from torch.autograd.functional import jacobian
+
+x1 = torch.randn(1, 1, cfg.n_embd, generator=generator)                      # one token: attention is the identity mix
+J_block = jacobian(lambda v: block(v)[0], x1).reshape(cfg.n_embd, cfg.n_embd)
+J_attn = jacobian(lambda v: block.attn(block.ln1(v))[0], x1).reshape(cfg.n_embd, cfg.n_embd)
+mid = x1 + block.attn(block.ln1(x1))[0]
+J_mlp = jacobian(lambda v: block.mlp(block.ln2(v)), mid).reshape(cfg.n_embd, cfg.n_embd)
+eye = torch.eye(cfg.n_embd)
+assert torch.allclose(J_block, (eye + J_mlp) @ (eye + J_attn), atol=1e-5)   # check (7.2): chain rule, one block
+stack = nn.ModuleList([Block(cfg).eval() for _ in range(6)])
+
+
+def through(v):
+    for b in stack:
+        v = b(v)[0]
+    return v
+
+
+J_stack = jacobian(through, x1).reshape(cfg.n_embd, cfg.n_embd)
+print(f"6 fresh blocks: ‖J − I‖ / ‖I‖ = {(J_stack - eye).norm() / eye.norm():.2f}; "
+      f"smallest singular value {torch.linalg.svdvals(J_stack).min():.2f} (0 would block gradients)")
+assert torch.linalg.svdvals(J_stack).min() > 0.1
 
 # %% [markdown]
 # PyTorch's `nn.TransformerEncoderLayer` is the same block when asked for pre-norm (`norm_first=True`), GELU, a
@@ -149,15 +183,21 @@ print(f"our block equals nn.TransformerEncoderLayer (causal): max difference "
 # The loss is the mean next-token cross-entropy over all positions at once (the causal mask makes position $t$'s
 # prediction depend on tokens $\le t$ only):
 #
-# $$\mathcal{L} = -\frac{1}{BT}\sum_{b,t} \log p_\theta(x_{b,t+1} \mid x_{b,\le t}). \tag{7.5}$$
+# $$\mathcal{L} = -\frac{1}{BT}\sum_{b,t} \log p_\theta(x_{b,t+1} \mid x_{b,\le t}). \tag{7.4}$$
 #
 # **Weight tying** (Press & Wolf, 2017): the head's $V\times C$ matrix *is* the token embedding $E$. A token's
 # input vector and its output vector live in one space, and $V\cdot C$ parameters are saved.
 #
 # **Initialisation** (GPT-2): weights from $\mathcal{N}(0, 0.02^2)$, biases 0, and the last linear layer of each
-# branch scaled down by $1/\sqrt{2L}$: the stream is a sum of $2L$ branch outputs, and this keeps its variance
-# roughly independent of depth. With small logits the model starts out predicting nearly uniformly, so the first
-# loss should be close to $\ln V$ — a check worth making on every new model.
+# branch scaled down by $1/\sqrt{2L}$. Why: the stream after $L$ blocks is the embedding plus $2L$ branch outputs
+# $b_j$, each a product with its last weight matrix; with roughly independent terms the variances add, and each
+# $\mathrm{Var}(b_j)$ is proportional to the variance of that matrix's entries, so
+#
+# $$\mathrm{Var}\Big(x_0 + \sum_{j=1}^{2L} b_j\Big) \approx \mathrm{Var}(x_0) + 2L\,\kappa\,s^2, \qquad
+#   s = \frac{0.02}{\sqrt{2L}} \ \Rightarrow\ 2L\,\kappa\,s^2 = \kappa\,0.02^2 \text{ for every } L, \tag{7.5}$$
+#
+# with $\kappa$ a constant of the branch. With small logits the model starts out predicting nearly uniformly,
+# so the first loss should be close to $\ln V$ — a check worth making on every new model.
 
 # %%
 from aigc_course.data import CharTokenizer, get_batch, load_corpus, train_val_split
@@ -178,10 +218,40 @@ assert untied.num_parameters() - model.num_parameters() == V * cfg.n_embd
 
 xb, yb = get_batch(train_data, cfg.block_size, 8, generator=generator)
 logits, loss = model(xb, yb)
-manual = -torch.log_softmax(logits, -1).gather(-1, yb[..., None]).mean()   # eq. 7.5 by hand
+manual = -torch.log_softmax(logits, -1).gather(-1, yb[..., None]).mean()   # check (7.4): by hand
 assert torch.allclose(loss, manual, atol=1e-5) and torch.allclose(loss, lm_loss(logits, yb))
 print(f"loss at initialisation {loss.item():.3f}; ln V = {math.log(V):.3f}")
 assert abs(loss.item() - math.log(V)) < 0.3
+
+# %% [markdown]
+# Check (7.5): the growth of the residual stream's variance over its embedding, at initialisation, for depths
+# $L$ = 2 to 16 — with the library's $1/\sqrt{2L}$ scaling, and with that scaling undone (every branch's last
+# layer at 0.02).
+
+# %%
+def stream_growth(n_layer, scaled):
+    torch.manual_seed(0)
+    c = GPTConfig(vocab_size=V, block_size=32, n_layer=n_layer, n_head=4, n_embd=64)
+    m = GPT(c).eval()
+    if not scaled:
+        for name, p in m.named_parameters():
+            if name.endswith("proj.weight"):
+                torch.nn.init.normal_(p, std=0.02)
+    ids = torch.randint(V, (16, 32), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        h = m.tok_emb(ids) + m.pos_emb(torch.arange(32))                       # x_0
+        x0_var = h.var().item()
+        for b in m.blocks:
+            h = b(h)[0]
+    return (h.var().item() - x0_var) / 0.02**2                                 # 2L κ s² / 0.02²
+
+
+growth = {L: (stream_growth(L, True), stream_growth(L, False)) for L in (2, 4, 8, 16)}
+for L, (scaled, unscaled) in growth.items():
+    print(f"L = {L:2d}: added variance / 0.02² = {scaled:5.2f} with 1/√(2L), {unscaled:6.2f} without")
+# check (7.5): constant in L with the scaling (within 35 %), growing ∝ L without it
+assert max(g[0] for g in growth.values()) < 1.35 * min(g[0] for g in growth.values())
+assert 5 < growth[16][1] / growth[2][1] < 12                                   # 16 / 2 = 8 ideally
 
 # %% [markdown]
 # ## 5. Counting parameters
@@ -195,7 +265,9 @@ assert abs(loss.item() - math.log(V)) < 0.3
 # | two layer norms | $2C$ | $2bC$ |
 #
 # so $12C^2 + (2 + 11b)C$ per block, and for the model
-# $N = VC + T_{\max}C + L\,(12C^2 + (2+11b)C) + (1+b)C\ [+\,VC \text{ if untied}]$ (eq. 7.7).
+#
+# $$N = VC + T_{\max}C + L\,\big(12C^2 + (2+11b)C\big) + (1+b)C\ \big[+\,VC \text{ if untied}\big]. \tag{7.6}$$
+#
 # At the sizes of real models $12LC^2$ dominates: GPT-2 small ($L=12$, $C=768$) has $12\cdot12\cdot768^2 \approx
 # 85$M parameters in its blocks, plus 39M in its embeddings: 124M.
 
@@ -218,7 +290,7 @@ for name in ("nano", "tiny", "small"):
         c = getattr(GPTConfig, name)(vocab_size=V, tie_weights=tie)
         with torch.device("meta"):                          # shapes only: no memory, no random numbers
             counted = sum(p.numel() for p in GPT(c).parameters())
-        assert my_count(c) == parameter_count(c) == counted
+        assert my_count(c) == parameter_count(c) == counted                # check (7.6)
         print(f"{name + ('' if tie else ' (untied)'):17s} {my_count(c):>11,} {counted:>11,}")
 gpt2 = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
 print(f"GPT-2 small by formula: {parameter_count(gpt2):,}")
@@ -232,7 +304,7 @@ assert parameter_count(gpt2) == 124_439_808                          # the publi
 # = 12LC^2 + VC$ counts the weights used in matrix products (the embeddings are look-ups, the head is a product).
 # Attention adds its own products: $QK^\top$ and weights$\cdot V$ cost $2TC$ each per token and layer, so
 #
-# $$\text{forward} = 2N_{mm} + 4LTC, \qquad \text{training} = 3\times\text{forward} = 6N_{mm} + 12LTC,$$
+# $$\text{forward} = 2N_{mm} + 4LTC, \qquad \text{training} = 3\times\text{forward} = 6N_{mm} + 12LTC, \tag{7.7}$$
 #
 # because the backward pass computes two products per forward product (gradients with respect to the inputs and
 # to the weights). For large models $6N$ dominates: **training costs about 6 FLOPs per parameter per token.**
@@ -251,7 +323,9 @@ with FlopCounterMode(display=False) as counter:
 assert counter.get_total_flops() == B * T * flops_per_token(cfg, T, training=False)
 with FlopCounterMode(display=False) as counter:
     unfused(xb, yb)[1].backward()
-assert counter.get_total_flops() == B * T * flops_per_token(cfg, T, training=True)
+assert counter.get_total_flops() == B * T * flops_per_token(cfg, T, training=True)   # check (7.7)
+assert counter.get_total_flops() == B * T * (6 * (12 * cfg.n_layer * cfg.n_embd**2 + V * cfg.n_embd)
+                                             + 12 * cfg.n_layer * T * cfg.n_embd)       # ... written out
 n_mm = 12 * cfg.n_layer * cfg.n_embd ** 2 + V * cfg.n_embd
 print(f"training FLOPs per token: formula {flops_per_token(cfg, T):,} = 6N ({6 * n_mm:,}) "
       f"+ attention ({12 * cfg.n_layer * T * cfg.n_embd:,}); counted by PyTorch: the same")
@@ -289,7 +363,10 @@ for _ in range(repeats):
 peak = 2 * 512 ** 3 * repeats / (time.perf_counter() - t0)
 print(f"one training step ({B} x {T} tokens): {step_seconds * 1000:.0f} ms -> {achieved / 1e9:.2f} GFLOP/s")
 print(f"a 512x512 matrix product runs at {peak / 1e9:.1f} GFLOP/s: the model uses {achieved / peak:.0%} of it")
-assert achieved > 0 and peak > 0
+# a step cannot do its products faster than the machine's matmul rate: were the FLOP formula several times too
+# large, the "achieved" rate would exceed the peak
+assert achieved < 1.5 * peak, f"achieved {achieved / 1e9:.1f} GFLOP/s above the matmul peak: the FLOP count is wrong"
+claim("share of the matmul peak a tiny GPT step reaches", achieved / peak, stated=0.23, low=0.03, high=1.0)
 
 # %% [markdown]
 # Small models use a CPU poorly: their matrices are small, and element-wise work, memory traffic and Python
@@ -308,7 +385,7 @@ ids = torch.tensor(tokenizer.encode(snippet))[None]               # (1, 65)
 small = GPT(GPTConfig.nano(vocab_size=V, block_size=64))
 opt = torch.optim.AdamW(small.parameters(), lr=3e-3)
 losses = []
-for _ in range(budget(full=300, fast=30)):
+for _ in range(budget(full=300, fast=30, workshop=300)):
     loss = small(ids[:, :-1], ids[:, 1:])[1]                       # inputs x_0..x_63, targets x_1..x_64
     opt.zero_grad()
     loss.backward()
@@ -318,6 +395,9 @@ recalled = tokenizer.decode(small.generate(ids[:, :1], 64, top_k=1)[0])
 print(f"loss {losses[0]:.2f} -> {losses[-1]:.3f}")
 print(f"greedy recall from its first character:\n{recalled!r}\noriginal:\n{snippet!r}")
 assert losses[-1] < 0.5 * losses[0]
+claim("overfitting check: final loss on one text (nats)", losses[-1], stated=0.005, high=0.05, workshop=(None, 0.05))
+claim("overfitting check: characters recalled exactly", sum(a == b for a, b in zip(recalled, snippet)) / len(snippet),
+      stated=1.0, low=0.95, workshop=(0.95, None))
 
 # %% [markdown]
 # ## 8. Training for real
@@ -329,7 +409,7 @@ from aigc_course.train import LivePlot, train
 
 seed_everything(0)
 model = GPT(cfg)
-steps, batch_size = budget(full=4000, fast=12), budget(full=16, fast=4)
+steps, batch_size = budget(full=4000, fast=12, workshop=1500), budget(full=16, fast=4)
 optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
 eval_batches, eval_size = budget(full=8, fast=1), budget(full=32, fast=8)
 batches = torch.Generator().manual_seed(1)
@@ -362,6 +442,7 @@ history = train(step_fn, steps, modules={"model": model}, eval_fn=eval_fn, eval_
 val = history.eval_logs["loss"][-1]
 print(f"validation loss {val:.3f} nats/char = {val / math.log(2):.2f} bits/char, in {history.seconds / 60:.1f} min")
 assert val < math.log(V)
+claim("tiny GPT validation loss (nats/char)", val, stated=1.24, low=1.05, high=1.35, workshop=(None, 1.65))
 
 # %%
 prompt = torch.tensor([tokenizer.encode("The ")])
@@ -373,10 +454,12 @@ print(tokenizer.decode(sample[0]))
 # ## 9. Generation with a KV cache
 #
 # Generating token $t+1$ needs the keys and values of tokens $1..t$ in every layer. Recomputing them at each step
-# costs a forward pass over $t$ tokens: $O(T^2)$ token-passes for $T$ tokens. But with a causal mask, the keys and
-# values of token $j$ never change once computed (they depend only on tokens $\le j$). So we keep them in a
-# **cache** and, at each step, run only the newest token: its query attends to the cached keys and values plus
-# its own. $O(T)$ token-passes.
+# costs a forward pass over $t$ tokens. But with a causal mask, the keys and values of token $j$ never change
+# once computed (they depend only on tokens $\le j$). So we keep them in a **cache** and, at each step, run only
+# the newest token: its query attends to the cached keys and values plus its own. Counting the token positions
+# the model processes to extend a prompt of $P$ tokens by $n$ (within the context window):
+#
+# $$\text{recomputing: } \sum_{t=P}^{P+n-1} t = nP + \frac{n(n-1)}{2} = O(T^2), \qquad \text{cached: } P + (n - 1) = O(T). \tag{7.8}$$
 #
 # It must give *the same* result. First the logits, step by step, against one full forward pass:
 
@@ -414,6 +497,21 @@ assert torch.equal(model.generate(prompt, 20, top_k=1, use_cache=True),
 speedup = timings[False][0] / timings[True][0]
 print(f"{new} tokens: {timings[False][0]:.2f} s recomputing, {timings[True][0]:.2f} s with the cache "
       f"(x{speedup:.1f}); identical output:\n{tokenizer.decode(timings[True][1][0])!r}")
+
+# %% [markdown]
+# The count (7.8), measured: a forward hook on the first block records how many positions each call processes.
+
+# %%
+processed = []
+hook = model.blocks[0].register_forward_hook(lambda module, args, out: processed.append(args[0].shape[1]))
+n_new, P = 30, prompt.shape[1]
+for use_cache in (False, True):
+    processed.clear()
+    model.generate(prompt, n_new, top_k=1, use_cache=use_cache)
+    print(f"use_cache={use_cache}: {sum(processed)} token positions in {len(processed)} forward passes")
+    expected = (n_new * P + n_new * (n_new - 1) // 2) if not use_cache else P + n_new - 1
+    assert sum(processed) == expected                                         # check (7.8)
+hook.remove()
 
 # %% [markdown]
 # ## 10. Exercises
@@ -460,13 +558,15 @@ def my_top_k(logits, k):
 ch07.top_k(my_top_k)
 
 # %% [markdown]
-# **Exercise 4.** Training FLOPs per token for a model with `n_params` matmul weights, `n_layer` layers, context
-# `seq_len` and width `n_embd` (section 6).
+# **Exercise 4.** The matrix-product FLOPs per token of one training step (forward and backward) of `GPT(cfg)`
+# on sequences of `seq_len` tokens, *derived* from the fields of `cfg` (`n_layer`, `n_embd`, `vocab_size`, ...):
+# which weights take part in a product, what attention adds, what the backward pass costs (section 6). The
+# checker compares with PyTorch's count on real models.
 
 # %% tags=["exercise"]
 from aigc_course.exercises import ch07
 
-def my_training_flops(n_params, n_layer, seq_len, n_embd):
+def my_training_flops(cfg, seq_len):
     # YOUR CODE
     raise NotImplementedError
 

@@ -63,14 +63,17 @@ ch07.top_k(my_top_k, strict=True)
 # %% [markdown]
 # ## Exercise 4 — training FLOPs per token
 #
-# Forward: $2N$ for the weight products plus $4LTC$ for attention's own products ($QK^\top$ and weights·$V$);
-# the backward pass costs twice the forward, so training is three times it.
+# Products, per token: the blocks' weights $12LC^2$ (QKV and $W_O$: $4C^2$, MLP: $8C^2$) and the head's $VC$ —
+# the embeddings are look-ups. Each weight costs a multiply–add, 2 FLOPs. Attention adds $QK^\top$ and
+# weights·$V$: $2TC$ each per layer. The backward pass costs twice the forward (gradients for the inputs and for
+# the weights), so training is three times it: $6N_{mm} + 12LTC$.
 
 # %% tags=["exercise"]
 from aigc_course.exercises import ch07
 
-def my_training_flops(n_params, n_layer, seq_len, n_embd):
-    forward = 2 * n_params + 4 * n_layer * seq_len * n_embd
+def my_training_flops(cfg, seq_len):
+    n_mm = 12 * cfg.n_layer * cfg.n_embd ** 2 + cfg.vocab_size * cfg.n_embd     # weights used in products
+    forward = 2 * n_mm + 4 * cfg.n_layer * seq_len * cfg.n_embd
     return 3 * forward
 
 ch07.training_flops(my_training_flops, strict=True)

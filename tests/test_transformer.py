@@ -158,7 +158,7 @@ def test_chapter_checkers_reject_wrong_answers():
     untied = ch07.parameter_count(lambda c: parameter_count(GPTConfig(**{**c.__dict__, "tie_weights": False})))
     assert untied.status == "failed" and "tie_weights=True" in untied.message
     assert ch07.top_k(lambda logits, k: logits).status == "failed"
-    six_n = ch07.training_flops(lambda n, L, T, C: 6 * n)
+    six_n = ch07.training_flops(lambda c, T: 6 * (12 * c.n_layer * c.n_embd ** 2 + c.vocab_size * c.n_embd))
     assert six_n.status == "failed" and "attention" in six_n.message
 
 

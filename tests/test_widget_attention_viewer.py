@@ -56,8 +56,40 @@ def test_widget_headless_controls_drive_the_map():
     viewer.layer.value = 1
     assert not torch.allclose(viewer.weights, first)
     assert torch.allclose(viewer.weights, attention_map(model, tok, TEXTS[0], 1, 0)[1])
-    viewer.head.value = None
+    viewer.head.value = "mean"
+    assert viewer.head_index is None and viewer.head.label == "mean of heads"
     assert torch.allclose(viewer.weights, attention_map(model, tok, TEXTS[0], 1, None)[1])
     viewer.text.value = TEXTS[1]
     assert viewer.tokens == list(TEXTS[1]) and viewer.weights.shape == (11, 11)
     assert "layer 1, mean of heads" in viewer.figure().axes[0].get_title()
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"layer": 5}, ValueError, r"layer must be in 0\.\.1, got 5"),
+    ({"layer": -1}, ValueError, r"layer must be in 0\.\.1, got -1"),
+    ({"layer": 1.0}, TypeError, r"layer must be an int in 0\.\.1, got 1\.0"),
+    ({"head": 7}, ValueError, r"head \(or None for the mean of heads\) must be in 0\.\.1, got 7"),
+    ({"head": "0"}, TypeError, r"head .* must be an int in 0\.\.1, got '0'"),
+])
+def test_widget_refuses_bad_arguments_by_name(kwargs, error, match):
+    model, tok = make()
+    with pytest.raises(error, match=match):
+        AttentionViewer(model, tok, TEXTS, **kwargs)
+
+
+def test_widget_refuses_bad_texts():
+    model, tok = make()
+    for texts in ([], "hello", ["ok", ""], [3]):
+        with pytest.raises(ValueError, match="texts must be a non-empty list of non-empty strings"):
+            AttentionViewer(model, tok, texts)
+
+
+def test_long_texts_get_readable_tick_labels():
+    tok = CharTokenizer.from_text("abcdefghij \n")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.nano(vocab_size=tok.vocab_size, n_layer=1, n_head=2, block_size=64))
+    viewer = AttentionViewer(model, tok, ["abcdefghij \n" * 5])
+    ax = viewer.figure().axes[0]
+    labels = ax.get_xticklabels()
+    assert len(viewer.tokens) == 60 and 15 <= len(labels) <= 32      # every 2nd position, not 60 squeezed
+    assert all(label.get_fontsize() >= 8 for label in labels + ax.get_yticklabels())

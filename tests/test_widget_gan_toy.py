@@ -54,3 +54,21 @@ def test_widget_headless_set_controls_and_click():
     trainer.loss.value = "minimax"                                          # a new loss starts a new session
     assert trainer.session.steps_done == 0 and trainer.session.settings.loss == "minimax"
     assert trainer.session.settings.d_steps == 3
+
+
+def test_every_setting_shows_in_the_widget_before_training():
+    trainer = ToyGANTrainer(chunk=2, chunks_per_click=2)
+    trainer.session = ToyGANSession(trainer._settings(), cfg=TINY)
+    seen = [trainer.next_settings.value]
+    for control, value in ((trainer.lr_g, 1e-4), (trainer.lr_d, 1e-2), (trainer.d_steps, 4)):
+        control.value = value
+        assert trainer.next_settings.value not in seen, control.description
+        seen.append(trainer.next_settings.value)
+    assert "lr G 1.0e-04" in seen[-1] and "lr D 1.0e-02" in seen[-1] and "4 D step(s)" in seen[-1]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"chunk": 0}, r"chunk must be in 1\.\.100000, got 0"),
+                                           ({"chunks_per_click": 2.5}, r"chunks_per_click must be an int")])
+def test_widget_refuses_bad_arguments_by_name(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ToyGANTrainer(**kwargs)

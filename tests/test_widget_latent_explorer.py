@@ -87,3 +87,30 @@ def test_interpolator_headless():
     assert widget.frames.shape[0] == 9
     widget.mode.value = "slerp"
     assert torch.allclose(widget.frames, interpolate_inputs(model, images[0], images[3], 9, mode="slerp"))
+
+
+@pytest.mark.parametrize("lim, error", [(-1, ValueError), (0, ValueError), (float("nan"), ValueError),
+                                        ("3", TypeError)])
+def test_latent_explorer_refuses_a_bad_lim(lim, error):
+    with pytest.raises(error, match=r"lim must be a (finite|positive) number"):
+        LatentExplorer(_model(), lim=lim)
+
+
+def test_latent_explorer_refuses_bad_labels_and_codes():
+    with pytest.raises(ValueError, match=r"label must be None: the model is unconditional"):
+        LatentExplorer(_model(), label=3)
+    with pytest.raises(ValueError, match=r"label must be in 0\.\.9, got 12"):
+        LatentExplorer(_model(num_classes=10), label=12)
+    explorer = LatentExplorer(_model())
+    with pytest.raises(ValueError, match=r"z must be a vector of the"):
+        explorer.set_code(torch.zeros(99))
+
+
+def test_interpolator_refuses_bad_indices_and_steps():
+    images = torch.rand(5, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"second must be in 0\.\.4, got 9"):
+        Interpolator(_model(), images, second=9)
+    with pytest.raises(ValueError, match=r"steps must be in 3\.\.16, got 2"):
+        Interpolator(_model(), images, steps=2)
+    with pytest.raises(ValueError, match=r"at least 2 images"):
+        Interpolator(_model(), images[:1], second=0)

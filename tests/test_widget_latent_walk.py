@@ -85,3 +85,22 @@ def test_widget_unconditional_has_no_class_control():
     assert walk.label.disabled and walk.label not in walk.widget.children[1].children
     walk.mode.value = "linear"
     assert walk.frames.shape == (3, 1, 16, 16)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"steps": 1}, ValueError, r"steps must be in 3\.\.16, got 1"),
+    ({"steps": 40}, ValueError, r"steps must be in 3\.\.16, got 40"),
+    ({"steps": 4.0}, TypeError, r"steps must be an int"),
+    ({"seed": -1}, ValueError, r"seed must be in 0\.\."),
+    ({"label": 3}, ValueError, r"label must be in 0\.\.2, got 3"),
+    ({"label": None}, ValueError, r"label must be a class in 0\.\.2"),
+])
+def test_widget_refuses_bad_arguments_by_name(kwargs, error, match):
+    gen = DCGenerator(DCGANConfig.tiny(num_classes=3))
+    with pytest.raises(error, match=match):
+        LatentWalk(gen, **kwargs)
+
+
+def test_unconditional_widget_refuses_a_class():
+    with pytest.raises(ValueError, match=r"label must be None: the generator is unconditional"):
+        LatentWalk(DCGenerator(DCGANConfig.tiny()), label=4)

@@ -65,3 +65,20 @@ def test_widget_headless(setup):
     assert play.result.error is None
     play.temperature.value = 0.05
     assert play.result.text == sample_text(model, tok, "b", temperature=0.05, top_k=1, length=15, seed=5).text
+
+
+def test_widget_refuses_bad_arguments_by_name(setup):
+    model, tok = setup
+    with pytest.raises(ValueError, match=r"length must be in 1\.\.1000, got 0"):
+        SamplingPlayground(model, tok, length=0)
+    with pytest.raises(TypeError, match=r"length must be an int"):
+        SamplingPlayground(model, tok, length=2.5)
+    with pytest.raises(TypeError, match=r"prompt must be a string"):
+        SamplingPlayground(model, tok, prompt=None)
+
+
+def test_control_labels_are_never_cut_off(setup):
+    model, tok = setup
+    playground = SamplingPlayground(model, tok, length=5)
+    for control in (playground.temperature, playground.top_k, playground.top_p, playground.length):
+        assert control.style.description_width == "initial", control.description

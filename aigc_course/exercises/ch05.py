@@ -51,4 +51,7 @@ def gaussian_kl_diag(fn) -> None:
     got = fn(mq, lq, mp, lp)
     assert not torch.allclose(torch.as_tensor(got), torch.as_tensor(fn(mp, lp, mq, lq))), \
         "KL is not symmetric: KL(q‖p) ≠ KL(p‖q) — check which variance divides"
+    if torch.allclose(torch.as_tensor(got), torch.distributions.kl_divergence(p, q).sum(-1), atol=1e-4):
+        raise AssertionError("you computed KL(p ‖ q): the direction is reversed. KL(q ‖ p) = Σ log(σ_p/σ_q) + "
+                             "(σ_q² + (μ_q − μ_p)²) / (2σ_p²) − ½: the prior p's variance divides")
     _close(got, want, "KL between random diagonal Gaussians")

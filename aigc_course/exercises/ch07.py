@@ -66,14 +66,51 @@ def top_k(fn) -> None:
     assert kept.tolist() == [7, 7, 7], f"each row must keep exactly k=7 finite logits, kept {kept.tolist()}"
 
 
+def _counted_training_flops(cfg, seq_len: int) -> tuple[int, int]:
+    """(FLOPs per token of one forward + backward pass of GPT(cfg) on seq_len tokens, counted by PyTorch;
+    the model's number of parameters)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from aigc_course.models.transformer import GPT
+
+    torch.manual_seed(0)
+    model = GPT(cfg)
+    idx = torch.randint(cfg.vocab_size, (1, seq_len))
+    with FlopCounterMode(display=False) as counter:
+        model(idx, idx)[1].backward()
+    return counter.get_total_flops() // seq_len, sum(p.numel() for p in model.parameters())
+
+
 @exercise("ch07.training_flops")
 def training_flops(fn) -> None:
-    """fn(n_params, n_layer, seq_len, n_embd) -> training FLOPs per token, 6 N + 12 L T C."""
-    for n, L, T, C in [(1_000_000, 4, 64, 128), (124_000_000, 12, 1024, 768), (10, 1, 1, 1)]:
-        expected = 6 * n + 12 * L * T * C
-        got = fn(n, L, T, C)
-        if got == 2 * n + 4 * L * T * C:
-            raise AssertionError("that is the forward pass only; the backward pass costs twice as much again")
-        if got == 6 * n:
-            raise AssertionError("6N leaves out attention itself: QKᵀ and weights·V add 12·L·T·C in training")
-        assert got == expected, f"for N={n:,}, L={L}, T={T}, C={C} the answer is {expected:,}, you said {got:,}"
+    """fn(cfg, seq_len) -> matmul FLOPs per token of one training step of GPT(cfg), derived from cfg's fields.
+
+    Checked against PyTorch's own count on real models; the usual wrong derivations get a hint.
+    """
+    from aigc_course.models.transformer import GPTConfig
+
+    configs = [(GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=16, fused=False), 16),
+               (GPTConfig(vocab_size=90, block_size=32, n_layer=1, n_head=4, n_embd=32, fused=False,
+                          tie_weights=False, bias=False), 24)]
+    for cfg, T in configs:
+        L, C, V = cfg.n_layer, cfg.n_embd, cfg.vocab_size
+        expected, all_params = _counted_training_flops(cfg, T)
+        got = fn(cfg, T)
+        blocks, head, attn = 12 * L * C * C, V * C, L * T * C
+        wrong = {
+            2 * (blocks + head) + 4 * attn: "that is the forward pass only; the backward pass computes two products "
+                                            "per forward product (gradients for the inputs and for the weights)",
+            6 * (blocks + head): "6·N leaves out attention's own products: QKᵀ and weights·V, 2·T·C FLOPs each per "
+                                 "token and layer in the forward pass, three times that in training",
+            6 * blocks + 12 * attn: "the output head (C -> V) is a matrix product too: its V·C weights count",
+            6 * (blocks + head) + 4 * attn: "attention's products are trained too: three times their forward cost",
+            6 * all_params + 12 * attn: "the embedding tables are look-ups, not products: count only the weights "
+                                        "used in matrix products (12·L·C² in the blocks, V·C in the head)",
+            6 * all_params: "6 × all parameters counts the embedding tables (look-ups, not products) and leaves "
+                            "out attention's own products (12·L·T·C in training)",
+        }
+        if got in wrong and got != expected:
+            raise AssertionError(wrong[got])
+        assert got == expected, (f"for n_layer={L}, n_embd={C}, vocab_size={V}, seq_len={T} PyTorch counts "
+                                 f"{expected:,} FLOPs per token, you said {got!r}: derive which weights take part "
+                                 f"in matrix products (section 6), then forward and backward")

@@ -94,7 +94,8 @@ class VAEConfig:
     hidden: int = 256             # width of the fully connected layers
     width: int = 32               # conv only: channels of the first conv; the second has 2 * width
     likelihood: str = "bernoulli"  # or "gaussian": decides the reconstruction term (eq. 5.1 / 5.2)
-    obs_sigma: float = 0.1        # gaussian only: the decoder's fixed pixel noise σ (acts like 1/√β)
+    obs_sigma: float = 0.1        # gaussian only: the decoder's fixed pixel noise σ; the loss scaled by σ²
+                                  # is ½‖x − x̂‖² + σ² KL, so σ acts like √β (β = σ²)
     num_classes: int = 0          # > 0 makes a conditional VAE: encoder and decoder also see one_hot(y)
 
     def __post_init__(self) -> None:
@@ -251,7 +252,7 @@ def iw_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, k: int = 1
                       chunk: int = 100) -> tuple[Tensor, Tensor]:
     """Importance-weighted bound (IWAE, Burda et al. 2015) on log p(x), per example, and the k-sample ELBO.
 
-    L_k(x) = log (1/k) Σ_{i=1..k} p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)        (eq. 5.5)
+    L_k(x) = log (1/k) Σ_{i=1..k} p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)        (eq. 5.3)
 
     ELBO = L_1 ≤ L_k ≤ L_{k'} ≤ log p(x) for k ≤ k', and L_k → log p(x) as k → ∞. Returns (L_k, mean of the
     k single-sample ELBOs), both (B,) in nats. ``chunk`` samples are drawn at a time to bound memory.

@@ -6,10 +6,15 @@ controls to them. Build it headless, set a control's ``.value`` and read ``.weig
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from aigc_course.viz import plot_attention
+from aigc_course.viz import _token_label, plot_attention
+from aigc_course.widgets import LABEL_STYLE, int_in
+
+MEAN = "mean"   # the head control's value for the mean of the heads
 
 
 def attention_map(model, tokenizer, text: str, layer: int, head: int | None) -> tuple[list[str], Tensor]:
@@ -34,6 +39,19 @@ def attention_map(model, tokenizer, text: str, layer: int, head: int | None) -> 
     return [tokenizer.decode([i]) for i in ids], weights
 
 
+def readable_ticks(ax, tokens: list[str], fontsize: int = 8, max_labels: int = 32) -> None:
+    """Label at most ``max_labels`` positions of an attention map, at ``fontsize`` points (never smaller).
+
+    Long texts keep every n-th label only, so that labels neither overlap nor shrink below a readable size.
+    """
+    T = len(tokens)
+    stride = max(1, math.ceil(T / max_labels))
+    ticks = list(range(0, T, stride))
+    names = [_token_label(tokens[i]) for i in ticks]
+    ax.set_xticks(ticks, names, fontsize=fontsize)
+    ax.set_yticks(ticks, names, fontsize=fontsize)
+
+
 class AttentionViewer:
     """Widget: choose a text, a layer and a head (or the mean of heads) of a GPT; see the attention map.
 
@@ -43,14 +61,18 @@ class AttentionViewer:
     def __init__(self, model, tokenizer, texts: list[str], layer: int = 0, head: int | None = 0):
         import ipywidgets as W
 
-        if not texts:
-            raise ValueError("texts is empty: give at least one text to look at")
+        if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t for t in texts):
+            raise ValueError(f"texts must be a non-empty list of non-empty strings, got {texts!r}")
         self.model, self.tokenizer = model, tokenizer
         cfg = model.cfg
-        self.text = W.Dropdown(options=list(texts), value=texts[0], description="text")
-        self.layer = W.IntSlider(value=layer, min=0, max=cfg.n_layer - 1, description="layer")
-        self.head = W.Dropdown(options=[("mean", None)] + [(str(h), h) for h in range(cfg.n_head)],
-                               value=head, description="head")
+        int_in("layer", layer, 0, cfg.n_layer - 1)
+        if head is not None:
+            int_in("head (or None for the mean of heads)", head, 0, cfg.n_head - 1)
+        self.text = W.Dropdown(options=list(texts), value=texts[0], description="text", style=LABEL_STYLE)
+        self.layer = W.IntSlider(value=layer, min=0, max=cfg.n_layer - 1, description="layer", style=LABEL_STYLE)
+        # "mean" rather than None as the value: a Dropdown whose value is None shows an empty box
+        self.head = W.Dropdown(options=[("mean of heads", MEAN)] + [(str(h), h) for h in range(cfg.n_head)],
+                               value=MEAN if head is None else head, description="head", style=LABEL_STYLE)
         self.output = W.Output()
         for control in (self.text, self.layer, self.head):
             control.observe(self._update, names="value")
@@ -61,11 +83,18 @@ class AttentionViewer:
         from IPython.display import clear_output, display
 
         self.tokens, self.weights = attention_map(self.model, self.tokenizer, self.text.value,
-                                                  self.layer.value, self.head.value)
+                                                  self.layer.value, self.head_index)
         with self.output:
             clear_output(wait=True)
             display(self.figure())
 
+    @property
+    def head_index(self) -> int | None:
+        """The head shown, or None for the mean of the heads."""
+        return None if self.head.value == MEAN else self.head.value
+
     def figure(self):
-        head = "mean of heads" if self.head.value is None else f"head {self.head.value}"
-        return plot_attention(self.weights, self.tokens, f"layer {self.layer.value}, {head}")
+        head = "mean of heads" if self.head_index is None else f"head {self.head_index}"
+        fig = plot_attention(self.weights, self.tokens, f"layer {self.layer.value}, {head}")
+        readable_ticks(fig.axes[0], self.tokens)
+        return fig

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from aigc_course.data import mode_coverage, toy_distribution
 from aigc_course.models import gan
 from aigc_course.viz import new_figure, plot_samples_2d
+from aigc_course.widgets import LABEL_STYLE, int_in
 
 
 @dataclass
@@ -94,24 +95,41 @@ class ToyGANTrainer:
     def __init__(self, chunk: int = 100, chunks_per_click: int = 5):
         import ipywidgets as widgets
 
-        self.chunk, self.chunks_per_click = chunk, chunks_per_click
-        self.lr_g = widgets.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr G")
-        self.lr_d = widgets.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr D")
-        self.d_steps = widgets.IntSlider(value=1, min=1, max=10, description="D steps / G")
-        self.loss = widgets.Dropdown(options=list(gan.GAN_LOSSES), value="non_saturating", description="loss")
+        self.chunk = int_in("chunk", chunk, 1, 100_000)
+        self.chunks_per_click = int_in("chunks_per_click", chunks_per_click, 1, 1000)
+        self.lr_g = widgets.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr G", style=LABEL_STYLE)
+        self.lr_d = widgets.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr D", style=LABEL_STYLE)
+        self.d_steps = widgets.IntSlider(value=1, min=1, max=10, description="D steps / G", style=LABEL_STYLE)
+        self.loss = widgets.Dropdown(options=list(gan.GAN_LOSSES), value="non_saturating", description="loss",
+                                     style=LABEL_STYLE)
         self.train_button = widgets.Button(description=f"train {chunk * chunks_per_click} steps")
         self.reset_button = widgets.Button(description="reset")
         self.status = widgets.Label()
+        self.next_settings = widgets.Label()                  # what the next "train" will use
         self.output = widgets.Output()
         self.train_button.on_click(lambda _: self.train())
         self.reset_button.on_click(lambda _: self.reset())
         for control in (self.lr_g, self.lr_d):
-            control.observe(lambda _: self.session.set_learning_rates(self.lr_g.value, self.lr_d.value), "value")
-        self.d_steps.observe(lambda change: setattr(self.session.settings, "d_steps", change["new"]), "value")
+            control.observe(lambda _: self._set_learning_rates(), "value")
+        self.d_steps.observe(lambda change: self._set_d_steps(change["new"]), "value")
         self.loss.observe(lambda _: self.reset(), "value")    # a new loss means a new game: start afresh
         self.widget = widgets.VBox([widgets.HBox([self.lr_g, self.lr_d]), widgets.HBox([self.d_steps, self.loss]),
-                                    widgets.HBox([self.train_button, self.reset_button, self.status]), self.output])
+                                    widgets.HBox([self.train_button, self.reset_button, self.status]),
+                                    self.next_settings, self.output])
         self.reset()
+
+    def _describe_settings(self) -> None:
+        s = self.session.settings
+        self.next_settings.value = (f"next {self.chunk * self.chunks_per_click} steps: lr G {s.lr_g:.1e}, "
+                                    f"lr D {s.lr_d:.1e}, {s.d_steps} D step(s) per G step, loss {s.loss}")
+
+    def _set_learning_rates(self) -> None:
+        self.session.set_learning_rates(self.lr_g.value, self.lr_d.value)
+        self._describe_settings()
+
+    def _set_d_steps(self, value: int) -> None:
+        self.session.settings.d_steps = value
+        self._describe_settings()
 
     def _settings(self) -> ToyGANSettings:
         return ToyGANSettings(lr_g=self.lr_g.value, lr_d=self.lr_d.value, d_steps=self.d_steps.value,
@@ -131,6 +149,7 @@ class ToyGANTrainer:
         self.session = ToyGANSession(self._settings())
         self.result: dict | None = None
         self.status.value = "step 0"
+        self._describe_settings()
         self._show()
 
     def train(self) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aigc_course.widgets import LABEL_STYLE, int_in, optional_class, positive_number
 from aigc_course.widgets.latent_walk import MODES, axis_walk, interpolate
 
 
@@ -79,10 +80,11 @@ class LatentExplorer:
     def __init__(self, model: torch.nn.Module, lim: float = 3.0, label: int | None = None):
         import ipywidgets as W
 
-        self.model, self.label = model, label
+        lim = positive_number("lim", lim)
+        self.model, self.label = model, optional_class("label", label, model.cfg.num_classes)
         z_dim = model.cfg.latent_dim
         self.sliders = [W.FloatSlider(value=0.0, min=-lim, max=lim, step=0.1, description=f"z[{i}]",
-                                      continuous_update=False) for i in range(z_dim)]
+                                      continuous_update=False, style=LABEL_STYLE) for i in range(z_dim)]
         self.output = W.Output()
         for s in self.sliders:
             s.observe(self._update, names="value")
@@ -94,7 +96,10 @@ class LatentExplorer:
         return torch.tensor([[s.value for s in self.sliders]])                # (1, Z)
 
     def set_code(self, z: Tensor) -> None:
-        """Move the sliders to z (Z,) (e.g. the code of a real image)."""
+        """Move the sliders to z (Z,) (e.g. the code of a real image); coordinates beyond ±lim are clipped."""
+        if tuple(z.shape) != (len(self.sliders),):
+            raise ValueError(f"z must be a vector of the {len(self.sliders)} latent dimensions, got shape "
+                             f"{tuple(z.shape)}")
         for s, v in zip(self.sliders, z.tolist()):
             s.value = max(s.min, min(s.max, round(v, 1)))
 
@@ -117,10 +122,15 @@ class Interpolator:
 
         self.model, self.images = model, images
         last = len(images) - 1
-        self.first = W.BoundedIntText(value=first, min=0, max=last, description="from #")
-        self.second = W.BoundedIntText(value=second, min=0, max=last, description="to #")
-        self.steps = W.IntSlider(value=steps, min=3, max=16, description="frames")
-        self.mode = W.ToggleButtons(options=list(MODES), value="linear", description="path")
+        if last < 1:
+            raise ValueError(f"images must hold at least 2 images to walk between, got {len(images)}")
+        int_in("first", first, 0, last)
+        int_in("second", second, 0, last)
+        int_in("steps", steps, 3, 16)
+        self.first = W.BoundedIntText(value=first, min=0, max=last, description="from #", style=LABEL_STYLE)
+        self.second = W.BoundedIntText(value=second, min=0, max=last, description="to #", style=LABEL_STYLE)
+        self.steps = W.IntSlider(value=steps, min=3, max=16, description="frames", style=LABEL_STYLE)
+        self.mode = W.ToggleButtons(options=list(MODES), value="linear", description="path", style=LABEL_STYLE)
         self.output = W.Output()
         for control in (self.first, self.second, self.steps, self.mode):
             control.observe(self._update, names="value")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aigc_course.widgets import LABEL_STYLE, int_in, optional_class
+
 MODES = ("slerp", "linear")
 
 
@@ -84,13 +86,19 @@ class LatentWalk:
 
         self.generator = generator
         self.num_classes = generator.cfg.num_classes
-        self.t = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t")
-        self.mode = W.ToggleButtons(options=list(MODES), value="slerp", description="path")
-        self.steps = W.IntSlider(value=steps, min=3, max=16, description="frames")
-        self.seed = W.IntText(value=seed, description="end points")
+        int_in("steps", steps, 3, 16)
+        int_in("seed", seed, 0, 2**63 - 1)
+        if self.num_classes:
+            label = optional_class("label", label, self.num_classes)
+        elif label not in (None, 0):                                       # 0 is the default: ignored
+            raise ValueError(f"label must be None: the generator is unconditional (num_classes=0), got {label!r}")
+        self.t = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t", style=LABEL_STYLE)
+        self.mode = W.ToggleButtons(options=list(MODES), value="slerp", description="path", style=LABEL_STYLE)
+        self.steps = W.IntSlider(value=steps, min=3, max=16, description="frames", style=LABEL_STYLE)
+        self.seed = W.IntText(value=seed, description="end points", style=LABEL_STYLE)
         classes = list(range(self.num_classes)) or [None]                  # unconditional: no choice
         self.label = W.Dropdown(options=classes, value=label if self.num_classes else None,
-                                description="class", disabled=self.num_classes == 0)
+                                description="class", disabled=self.num_classes == 0, style=LABEL_STYLE)
         self.output = W.Output()
         controls = [self.t, self.mode, self.steps, self.seed] + ([self.label] if self.num_classes else [])
         for control in controls:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from aigc_course.sampling import ModelFn, distinct_n, generate, sequence_nll
+from aigc_course.widgets import LABEL_STYLE, int_in
 
 
 @dataclass
@@ -70,14 +71,19 @@ class SamplingPlayground:
                  block_size: int | None = None):
         import ipywidgets as W
 
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string, got {prompt!r} ({type(prompt).__name__})")
+        int_in("length", length, 1, 1000)
         self.model_fn, self.tokenizer, self.block_size = model_fn, tokenizer, block_size
         vocab = tokenizer.vocab_size
-        self.prompt = W.Text(value=prompt, description="prompt", continuous_update=False)
-        self.temperature = W.FloatSlider(value=1.0, min=0.05, max=2.0, step=0.05, description="temperature")
-        self.top_k = W.IntSlider(value=0, min=0, max=vocab, description="top-k (0=off)")
-        self.top_p = W.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p (1=off)")
-        self.length = W.IntSlider(value=length, min=1, max=1000, description="length")
-        self.seed = W.IntText(value=0, description="seed")
+        self.prompt = W.Text(value=prompt, description="prompt", continuous_update=False, style=LABEL_STYLE)
+        self.temperature = W.FloatSlider(value=1.0, min=0.05, max=2.0, step=0.05, description="temperature",
+                                         style=LABEL_STYLE)
+        self.top_k = W.IntSlider(value=0, min=0, max=vocab, description="top-k (0 = off)", style=LABEL_STYLE)
+        self.top_p = W.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p (1 = off)",
+                                   style=LABEL_STYLE)
+        self.length = W.IntSlider(value=length, min=1, max=1000, description="length", style=LABEL_STYLE)
+        self.seed = W.IntText(value=0, description="seed", style=LABEL_STYLE)
         self.output = W.Output()
         controls = [self.prompt, self.temperature, self.top_k, self.top_p, self.length, self.seed]
         for control in controls:
