@@ -29,7 +29,8 @@ def denoise_trail(model: torch.nn.Module, sched: NoiseSchedule, shape: tuple[int
     for t, s in zip(ts[:-1], ts[1:]):
         time = torch.full((1,), t / sched.T, device=device, dtype=x.dtype)
         eps = clip_eps(x, guided(model, x, time, y, w, getattr(model, "null_label", None)), ab[t], clip)
-        trail.append((t, x.cpu(), ((x - (1 - ab[t]).sqrt() * eps) / ab[t].sqrt()).cpu()))
+        x0 = (x - (1 - ab[t]).sqrt() * eps) / ab[t].sqrt()
+        trail.append((t, x.cpu(), (x0 if clip is None else x0.clamp(-clip, clip)).cpu()))
         x = ddim_step(x, eps, ab[t], ab[s])
     trail.append((0, x.cpu(), x.cpu()))
     return trail
