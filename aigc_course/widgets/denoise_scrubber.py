@@ -59,11 +59,11 @@ class DenoiseScrubber:
 
         self.model, self.sched, self.shape, self.n = model, sched, shape, steps
         self.to_image, self.clip = to_image, clip
-        self.step = W.IntSlider(value=0, min=0, max=steps, description="step (T → 0)", continuous_update=False)
+        self.step = W.IntSlider(value=0, min=0, max=steps, description="step (T → 0)")
         self.seed = W.IntText(value=0, description="seed")
         self.label = W.Dropdown(options=list(range(num_classes)), value=0, description="label") if num_classes else None
-        self.w = W.FloatSlider(value=1.0, min=0.0, max=6.0, step=0.5, description="guidance w",
-                               continuous_update=False) if num_classes else None
+        self.w = W.FloatSlider(value=1.0, min=0.0, max=6.0, step=0.5, description="guidance w") \
+            if num_classes else None
         self.out = W.Output()
         self.trail: list = []
         controls = [c for c in (self.step, self.seed, self.label, self.w) if c is not None]
