@@ -7,7 +7,7 @@ Read it top to bottom, small pieces first:
 3. The reverse process: the Gaussian posterior q(x_{t-1} | x_t, x_0) (:func:`posterior`, 10.4), the ELBO
    weights of the ε-loss (:func:`elbo_weights`, 10.6) and the "simple" loss :func:`diffusion_loss` (10.7).
 4. Scores: :func:`eps_to_score` (10.8) and the exact noised score of a Gaussian mixture (:func:`mixture_score`).
-5. Classifier-free guidance :func:`guided` (10.12), then the samplers :func:`ddpm_sample` (10.9) and
+5. Classifier-free guidance :func:`guided` (10.16), then the samplers :func:`ddpm_sample` (10.9) and
    :func:`ddim_sample` (10.10).
 
 Notation: the arrays of a schedule have T + 1 entries so that index t means step t: ``betas[0] = 0`` and
@@ -200,7 +200,7 @@ def mixture_score(x: Tensor, modes: Tensor, std: float, a: float, s: float) -> t
 
 def guided(model: Model, x: Tensor, time: Tensor, y: Tensor | None, w: float = 0.0,
            null_label: int | None = None) -> Tensor:
-    """Classifier-free guidance (eq. 10.12): ε̃ = (1 + w) ε(x, y) − w ε(x, ∅); w = 0 is the plain model.
+    """Classifier-free guidance (eq. 10.16): ε̃ = (1 + w) ε(x, y) − w ε(x, ∅); w = 0 is the plain model.
     Works for any output (noise or velocity). One batched call of 2B when w ≠ 0."""
     if w == 0:
         return model(x, time, y)

@@ -1,9 +1,10 @@
 """Flow matching / rectified flow (Lipman et al. 2023; Liu, Gong & Liu 2023), chapter 10, and the training
 and evaluation helpers that diffusion and flow models share.
 
-1. The straight path from noise to data (eq. 10.13): x_t = (1 − t) x_0 + t x_1, x_0 ~ N(0, I), x_1 ~ data,
-   and its velocity x_1 − x_0 (the regression target, eq. 10.14): :func:`flow_matching_loss`.
-2. Sampling = solving dx/dt = v_θ(x, t) from t = 0 to 1: :func:`flow_sample` (Euler or Heun).
+1. The straight path from noise to data (eq. 10.12): x_t = (1 − t) x_0 + t x_1, x_0 ~ N(0, I), x_1 ~ data,
+   and its velocity x_1 − x_0 (the regression target of eq. 10.14): :func:`flow_matching_loss`.
+2. Sampling = solving dx/dt = v_θ(x, t) from t = 0 to 1: :func:`flow_sample` (Euler or Heun); the Euler step
+   is DDIM's rule on this path (eq. 10.15).
 3. Training for :func:`aigc_course.train.train`: :func:`generative_step` (either loss on a data tensor) and
    :class:`EMA` (an exponential moving average of the weights, the network diffusion models sample with).
 4. Evaluation on the 2-D mixtures: :func:`binned_kl` (a KL divergence to the exact density).
@@ -27,7 +28,7 @@ METHODS = ("euler", "heun")
 
 
 def flow_interpolant(x0: Tensor, x1: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-    """The straight path and its velocity (eqs. 10.13–10.14): x_t = (1 − t) x_0 + t x_1, u = x_1 − x_0.
+    """The straight path and its velocity (eq. 10.12): x_t = (1 − t) x_0 + t x_1, u = x_1 − x_0.
     ``t`` (B,) broadcasts over the other dimensions."""
     tt = t.reshape((-1,) + (1,) * (x1.dim() - 1)).to(x1)
     return (1 - tt) * x0 + tt * x1, x1 - x0
@@ -35,7 +36,7 @@ def flow_interpolant(x0: Tensor, x1: Tensor, t: Tensor) -> tuple[Tensor, Tensor]
 
 def flow_matching_loss(model: Model, x1: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None,
                        p_uncond: float = 0.0, null_label: int | None = None) -> Tensor:
-    """Conditional flow matching (eq. 10.15): E_{t ~ U(0,1), x_0 ~ N(0, I)} ‖v_θ(x_t, t) − (x_1 − x_0)‖²,
+    """Conditional flow matching (eq. 10.14): E_{t ~ U(0,1), x_0 ~ N(0, I)} ‖v_θ(x_t, t) − (x_1 − x_0)‖²,
     averaged over pixels; label dropout as :func:`~aigc_course.models.diffusion.diffusion_loss`."""
     t = torch.rand(x1.shape[0], generator=generator).to(x1.device)
     x0 = torch.randn(x1.shape, generator=generator).to(x1.device)
