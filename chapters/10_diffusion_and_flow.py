@@ -848,12 +848,12 @@ print(f"median distance to the nearest training image: samples {sample_nn.median
 best = runs["DDIM 20"]
 claim("digits: guided diffusion class accuracy (DDIM 20, w=1)", best["class acc"], stated=1.0, low=0.98,
       workshop=(0.95, None))
-claim("digits: FD of guided diffusion minus FD of the cDCGAN", best["FD"] - runs["cDCGAN"]["FD"], stated=-1.0,
+claim("digits: FD of guided diffusion minus FD of the cDCGAN", best["FD"] - runs["cDCGAN"]["FD"], stated=-1.1,
       high=0.0, workshop=(None, 1.0))
 claim("digits: guided flow matching class accuracy (Euler 10, w=1)", runs["flow Euler 10"]["class acc"], stated=1.0,
       low=0.98, workshop=(0.95, None))
 claim("digits: class accuracy rises from w=0 to w=max", sweep[W_SWEEP[-1]]["class acc"] - sweep[0.0]["class acc"],
-      stated=0.05, low=0.0, workshop=(0.0, None))
+      stated=0.07, low=0.0, workshop=(0.0, None))
 
 # %% [markdown]
 # ### The denoising scrubber
@@ -979,4 +979,18 @@ print(f"whole notebook: {time.perf_counter() - t_start:.0f} s")
 # %% [markdown]
 # ## What a full run reached
 #
-# (filled in from the full-mode run)
+# The figures stated in the claims above come from runs of this configuration on the course's 2-core CPU
+# (torch 2.14, two threads, shared with other jobs; load average 8–10, so the times below are upper bounds):
+#
+# - **Ring of 8** (cosine schedule, T = 200, 3,000 steps, MLP 128×3, EMA 0.995), n = 10,000 samples:
+#   DDPM 8/8 modes, binned KL 0.032 nats with σ² = β̃ (0.047 with σ² = β); the floor of real samples at this n
+#   is 0.010. DDIM with the same network: 1.15 / 0.39 / 0.16 nats at 10 / 20 / 50 steps — an ODE sampler
+#   needs a better network than an ancestral one. Flow matching, same MLP and budget: 8/8 modes, 0.037 nats
+#   with Heun at 100 steps (n = 20,000), 0.18 at 20.
+# - **Digits** (U-Net on the 8×8 scans, 477k parameters, 1,500 steps of batch 64, p_uncond 0.1, w = 1), judged
+#   on n = 360 like chapter 09: DDIM 20 steps FD 2.20, precision 0.94, recall 0.64, class accuracy 1.000; flow
+#   matching Euler 10 steps FD 2.52, class accuracy 1.000. Chapter 09's conditional DCGAN: FD 3.31, class
+#   accuracy 0.986. Without guidance (w = 0) class accuracy drops to 0.93 (diffusion) and 0.98 (flow) while
+#   recall rises to 0.84 and 0.81; at w = 3 accuracy stays 1.000 and recall falls to 0.40 and 0.31.
+# - Time: each U-Net took about 640 s on the busy machine (0.43 s per step; a fraction of that on an idle
+#   one), each ring model 80 s.
