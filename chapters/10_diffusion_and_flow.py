@@ -23,8 +23,8 @@
 # judge: Fréchet distance, precision / recall, class accuracy).
 #
 # **Time**: about 60 minutes to read. Full mode trains five models (two on the ring, two U-Nets, one
-# conditional DCGAN) in under 10 minutes on an idle 2-core CPU (the figures at the end say what ours took);
-# `AIGC_MODE=workshop` about 3 minutes; FAST mode (CI) under a minute.
+# conditional DCGAN); its budget is 10 minutes on an idle 2-core CPU, and the figures at the end say what ours
+# took. `AIGC_MODE=workshop` halves the training; FAST mode (CI) runs in under a minute.
 #
 # Open `aigc_course/models/diffusion.py`, `models/flow.py` and `models/unet.py` beside this notebook.
 
