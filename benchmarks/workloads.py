@@ -15,7 +15,7 @@ from torch import nn
 
 from aigc_course.cost import count_parameters, counted_flops, forward_flops, lstm_flops_per_token
 
-MODELS = ("gan", "vae", "lstm", "gpt")
+MODELS = ("gan", "vae", "lstm", "gpt", "diffusion")
 VOCAB = 96          # a character vocabulary of the size the course's corpora have
 
 
@@ -132,8 +132,34 @@ def _gpt(quick: bool, device: torch.device) -> list[Workload]:
                      count_parameters(model), [model], desc + f", {new} new tokens (KV cache)")]
 
 
+def _diffusion(quick: bool, device: torch.device) -> list[Workload]:
+    """Chapter 10's conditional U-Net: one ε-loss step, and a 20-step DDIM sample with guidance (2B per call)."""
+    from aigc_course.models.diffusion import cosine_schedule, ddim_sample
+    from aigc_course.models.flow import generative_step
+    from aigc_course.models.unet import UNet, UNetConfig
+
+    cfg = UNetConfig.tiny(num_classes=10) if quick else UNetConfig(image_size=8, base=32, mults=(1, 2), num_classes=10)
+    batch, steps = (8, 2) if quick else (64, 20)
+    sched = cosine_schedule(250)
+    model = UNet(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    data = torch.rand(4 * batch, cfg.channels, cfg.image_size, cfg.image_size, device=device) * 2 - 1
+    labels = torch.randint(0, 10, (4 * batch,), device=device)
+    step = generative_step(model, opt, data, labels, sched=sched, batch_size=batch, p_uncond=0.1)
+    y = torch.arange(batch, device=device) % 10
+    shape = (batch, cfg.channels, cfg.image_size, cfg.image_size)
+    sample = lambda: ddim_sample(model, shape, sched, steps, y=y, w=1.0, null_label=model.null_label,  # noqa: E731
+                                 device=device, clip=1.0)
+    desc = f"U-Net {cfg.image_size}px base {cfg.base} mults {cfg.mults}, batch {batch}"
+    params = count_parameters(model)
+    return [Workload("diffusion", "train", lambda: step(0), batch, "samples", counted_flops(lambda: step(0)),
+                     "counted", params, [model], desc),
+            Workload("diffusion", "generate", sample, batch, "samples", counted_flops(sample), "counted", params,
+                     [model], desc + f", DDIM {steps} steps, guided")]
+
+
 BUILDERS: dict[str, Callable[[bool, torch.device], list[Workload]]] = {
-    "gan": _gan, "vae": _vae, "lstm": _lstm, "gpt": _gpt}
+    "gan": _gan, "vae": _vae, "lstm": _lstm, "gpt": _gpt, "diffusion": _diffusion}
 
 
 def build(model: str, quick: bool, device: torch.device) -> list[Workload]:

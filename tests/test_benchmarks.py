@@ -33,7 +33,7 @@ def test_tiny_run_is_well_formed_and_written_as_json(tmp_path):
 
 def test_bad_names_are_rejected():
     with pytest.raises(ValueError, match="unknown model or mode"):
-        run(models=("diffusion",), modes=("fp32",), quick=True)
+        run(models=("sora",), modes=("fp32",), quick=True)
     with pytest.raises(SystemExit):
         main(["--quick", "--models", "nope"])
     with pytest.raises(ValueError, match="unknown model"):
