@@ -188,11 +188,11 @@ class PairTask:
     stop: str                     # the character that ends every target (decoding stops there)
 
 
-def docstring_to_name(max_summary: int = 44, max_name: int = 18, test_fraction: float = 0.2,
+def docstring_to_name(max_summary: int = 40, max_name: int = 16, test_fraction: float = 0.2,
                       root: str | None = None) -> PairTask:
     """Public functions whose summary (first line of the docstring) fits in ``max_summary`` characters:
-    prompt ``"# <summary>\\ndef "``, target ``"<name>("``. The split is by name: a test name is never a
-    training name, so an exact match cannot be a copy."""
+    prompt ``"# <summary>\\ndef "``, target ``"<name>("`` (at most 64 characters with the defaults). The split
+    is by name: a test name is never a training name, so an exact match cannot be a copy."""
     _check_fraction(test_fraction)
     pairs = set()
     for doc in stdlib_docstrings(root):
