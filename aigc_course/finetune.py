@@ -111,7 +111,7 @@ def parameter_share(model: nn.Module) -> tuple[int, int]:
 
 
 class LoRALinear(nn.Module):
-    """y = W x + b + (α/r) · B A x   (Hu et al., 2021; eq. 11.4): W (out × in) and b frozen, A (r × in) random,
+    """y = W x + b + (α/r) · B A x   (Hu et al., 2021; eq. 11.5): W (out × in) and b frozen, A (r × in) random,
     B (out × r) zero, so at the start the layer is exactly the pre-trained one."""
 
     def __init__(self, base: nn.Linear, r: int, alpha: float = 1.0):
@@ -192,7 +192,7 @@ def pack_pairs(pairs: Sequence[tuple[str, str]], tokenizer, block_size: int,
 
 
 def prompt_masked_loss(model: GPT, x: Tensor, y: Tensor) -> Tensor:
-    """L = −(1/|A|) Σ_{(b,t) ∈ A} log p_θ(y_{b,t} | x_{b,≤t})   (eq. 11.5), A the answer positions (y ≠ IGNORE)."""
+    """L = −(1/|A|) Σ_{(b,t) ∈ A} log p_θ(y_{b,t} | x_{b,≤t})   (eq. 11.7), A the answer positions (y ≠ IGNORE)."""
     return F.cross_entropy(model(x)[0].flatten(0, 1), y.flatten(), ignore_index=IGNORE)
 
 

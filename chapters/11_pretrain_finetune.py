@@ -169,10 +169,13 @@ mlm = pretrain("mlm", MaskedLM(CFG))
 # `MASK`, the way a masked LM would have to be used to generate.
 
 # %%
+N_WINDOWS = budget(full=256, fast=16)
+
+
 @torch.no_grad()
-def held_out_losses(n_windows=budget(full=256, fast=16)):
+def held_out_losses():
     g = torch.Generator().manual_seed(7)
-    x, y = get_batch(val_ids, T, n_windows, generator=g)
+    x, y = get_batch(val_ids, T, N_WINDOWS, generator=g)
     x, y = x.to(device), y.to(device)
     gpt_next = gpt(x, y)[1].item()
     inp, tgt = mask_tokens(x.cpu(), MASK_ID, V, generator=g)

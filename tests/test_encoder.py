@@ -6,8 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aigc_course.models.encoder import (IGNORE, MASK, PAD, MaskedLM, fill_left_to_right, mask_tokens, mlm_loss,
-                                        tokenizer_with_specials)
+from aigc_course.models.encoder import (
+    IGNORE,
+    MASK,
+    PAD,
+    MaskedLM,
+    fill_left_to_right,
+    mask_tokens,
+    mlm_loss,
+    tokenizer_with_specials,
+)
 from aigc_course.models.transformer import GPT, GPTConfig
 
 

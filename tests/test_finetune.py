@@ -8,10 +8,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from aigc_course.data.text import CharTokenizer
-from aigc_course.finetune import (LoRALinear, SequenceClassifier, accuracy_interval, add_lora, classification_loss,
-                                  complete, encode_texts, fit_classifier, freeze, hidden_states, merge_lora,
-                                  pack_pairs, paired_gap_interval, parameter_share, pool, predict_classes,
-                                  prompt_masked_loss)
+from aigc_course.finetune import (
+    LoRALinear,
+    SequenceClassifier,
+    accuracy_interval,
+    add_lora,
+    classification_loss,
+    complete,
+    encode_texts,
+    fit_classifier,
+    freeze,
+    hidden_states,
+    merge_lora,
+    pack_pairs,
+    paired_gap_interval,
+    parameter_share,
+    pool,
+    predict_classes,
+    prompt_masked_loss,
+)
 from aigc_course.models.encoder import IGNORE, MaskedLM
 from aigc_course.models.transformer import GPT, GPTConfig
 

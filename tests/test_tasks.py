@@ -5,8 +5,15 @@ import textwrap
 
 import pytest
 
-from aigc_course.data.tasks import (TOPICS, docstring_to_name, docstring_topics, exact_match, lcs_length, rouge_l,
-                                    stdlib_docstrings)
+from aigc_course.data.tasks import (
+    TOPICS,
+    docstring_to_name,
+    docstring_topics,
+    exact_match,
+    lcs_length,
+    rouge_l,
+    stdlib_docstrings,
+)
 
 
 @pytest.fixture()

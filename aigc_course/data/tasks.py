@@ -225,7 +225,7 @@ def lcs_length(a: Sequence, b: Sequence) -> int:
 
 
 def rouge_l(candidate: str, reference: str) -> float:
-    """ROUGE-L F1 (Lin, 2004; eq. 11.7): with l = LCS(c, r) over words, P = l/|c|, R = l/|r|, F = 2PR/(P + R)."""
+    """ROUGE-L F1 (Lin, 2004; eq. 11.8): with l = LCS(c, r) over words, P = l/|c|, R = l/|r|, F = 2PR/(P + R)."""
     c, r = rouge_tokens(candidate), rouge_tokens(reference)
     lcs = lcs_length(c, r)
     if lcs == 0:
