@@ -105,7 +105,7 @@ print(f"untrained GPT: loss {by_hand:.3f} nats; ln V = {math.log(V):.3f}")
 # %%
 seed_everything(0)
 mlm = MaskedLM(CFG)
-xb, _ = get_batch(train_ids, T, 512, generator=torch.Generator().manual_seed(1))
+xb, _ = get_batch(train_ids, T, 2048, generator=torch.Generator().manual_seed(1))
 inputs, targets = mask_tokens(xb, MASK_ID, V, generator=torch.Generator().manual_seed(2))
 chosen = targets != IGNORE
 n = chosen.sum().item()

@@ -48,7 +48,8 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "testing": ("unittest", "doctest", "pdb", "bdb", "trace", "profile", "cProfile", "timeit", "traceback",
                 "tracemalloc", "pstats", "faulthandler"),
 }
-_SKIP = {"site-packages", "test", "tests", "lib2to3", "__pycache__"}
+_SKIP = {"site-packages", "test", "tests", "idle_test", "lib2to3", "__pycache__"}   # test suites are not the library
+_CACHE_VERSION = 2          # part of the cache's file name: bump it when what is parsed changes
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def stdlib_docstrings(root: str | None = None) -> tuple[Docstring, ...]:
         return tuple(_parse_all(base))
     from aigc_course.config import data_dir
 
-    cache = data_dir() / "tasks" / f"stdlib-docstrings-{platform.python_version()}.json"
+    cache = data_dir() / "tasks" / f"stdlib-docstrings-v{_CACHE_VERSION}-{platform.python_version()}.json"
     try:
         return tuple(Docstring(*row) for row in json.loads(cache.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
