@@ -44,12 +44,15 @@ class GPTConfig:
     bias: bool = True           # biases in Linear and LayerNorm layers
     tie_weights: bool = True    # the output head reuses the token embedding matrix (V x C)
     fused: bool = True          # use torch's fused attention kernel when weights are not requested
+    gelu: str = "exact"         # "exact" GELU, or "tanh": the tanh approximation GPT-2 was trained with (ch11)
 
     def __post_init__(self) -> None:
         positive_ints(self, "vocab_size", "block_size", "n_layer", "n_head", "n_embd")
         check_fields(self)
         check_heads(self.n_embd, self.n_head)
         dropout_rate(self.dropout)
+        if self.gelu not in ("exact", "tanh"):
+            raise ValueError(f"gelu must be 'exact' or 'tanh' (GPT-2's approximation), got {self.gelu!r}")
 
     @classmethod
     def nano(cls, **overrides) -> GPTConfig:
@@ -73,7 +76,7 @@ class MLP(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)     # W₁ (4C x C)
-        self.act = nn.GELU()
+        self.act = nn.GELU(approximate="tanh" if cfg.gelu == "tanh" else "none")
         self.proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)   # W₂ (C x 4C)
         self.drop = nn.Dropout(cfg.dropout)
 
