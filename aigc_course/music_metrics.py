@@ -1,6 +1,6 @@
 """Measuring generated chorales against Bach's (chapter 13): statistics a music theorist would look at.
 
-- pitch-class and melodic-interval histograms, compared by the Jensen–Shannon divergence (eq. 13.3);
+- pitch-class and melodic-interval histograms, compared by the Jensen–Shannon divergence (eq. 13.4);
 - voice ranges: the share of notes inside the textbook soprano/alto/tenor/bass ranges;
 - parallel fifths and octaves: two voices moving in the same direction from a perfect fifth (or octave)
   to another one, which the rules of four-part writing forbid and Bach almost never writes;
@@ -57,7 +57,7 @@ def entropy_bits(p: np.ndarray) -> float:
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen–Shannon divergence in bits (eq. 13.3): JS = H(M) − ½ H(P) − ½ H(Q), M = ½ (P + Q); in [0, 1].
+    """Jensen–Shannon divergence in bits (eq. 13.4): JS = H(M) − ½ H(P) − ½ H(Q), M = ½ (P + Q); in [0, 1].
 
     Unlike KL it is symmetric and finite when one histogram has an empty bin the other does not."""
     p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)

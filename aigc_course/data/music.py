@@ -359,6 +359,8 @@ class ChoraleTokenizer:
         an incomplete last step is dropped.
         """
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, Tensor) else ids)]
+        for token in ids:
+            self._split(token)                                   # raises on a token outside the vocabulary
         if ids and ids[-1] == self.END:
             ids = ids[:-1]
         if strict and len(ids) % len(VOICES):

@@ -34,8 +34,8 @@ def midi_to_hz(midi: float | np.ndarray) -> float | np.ndarray:
 
 def delay_for(f0: float, sample_rate: int = SAMPLE_RATE) -> tuple[int, float]:
     """(N, δ) with N + ½ + δ = f_s / f₀ (eq. 13.2), N ≥ 2 and δ in [0, 1)."""
-    if not 0 < f0 < sample_rate / 5:
-        raise ValueError(f"f0 must be in (0, {sample_rate / 5:g}) Hz at sample_rate={sample_rate} (the loop "
+    if not 0 < f0 <= sample_rate / 3:
+        raise ValueError(f"f0 must be in (0, {sample_rate / 3:.0f}] Hz at sample_rate={sample_rate} (the loop "
                          f"needs a few samples per period), got {f0}")
     period = sample_rate / f0 - 0.5
     n = int(np.floor(period))
@@ -103,3 +103,29 @@ def spectrum_peak(wave: np.ndarray, low: float, high: float, sample_rate: int = 
     lo, mid, hi = np.log(spectrum[k - 1: k + 2] + 1e-12)
     shift = 0.5 * (lo - hi) / (lo - 2 * mid + hi)
     return float((k + shift) * sample_rate / len(wave))
+
+
+VOICE_COLOURS = ("tab:red", "tab:orange", "tab:green", "tab:blue")
+
+
+def plot_piano_roll(chorales: Chorale | list[Chorale], titles: list[str] | None = None, max_steps: int = 128):
+    """Piano rolls, one panel per chorale: a bar per note (time in bars of 16 steps, height the MIDI pitch),
+    a colour per voice; a note's left edge is its attack, so repeated notes show as separate bars."""
+    from aigc_course.viz import new_figure
+
+    pieces = [chorales] if isinstance(chorales, Chorale) else list(chorales)
+    fig = new_figure(7.0, 2.3 * len(pieces))
+    axes = fig.subplots(len(pieces), 1, squeeze=False)[:, 0]
+    for i, (ax, c) in enumerate(zip(axes, pieces)):
+        for v, colour in enumerate(VOICE_COLOURS):
+            bars = [(s / 16, n / 16 * 0.95) for s, n, _ in c.notes(v) if s < max_steps]
+            pitches = [p for s, _, p in c.notes(v) if s < max_steps]
+            for (x, w), p in zip(bars, pitches):
+                ax.broken_barh([(x, w)], (p - 0.4, 0.8), color=colour, label=VOICES[v] if x == bars[0][0] else None)
+        ax.set_xlim(0, min(len(c), max_steps) / 16)
+        ax.set_ylabel("MIDI pitch", fontsize=9)
+        ax.set_title(titles[i] if titles else c.name, fontsize=10)
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=8, ncol=4, loc="upper right")
+    axes[-1].set_xlabel("bar (16 sixteenth-note steps)", fontsize=9)
+    return fig
