@@ -65,7 +65,8 @@ def test_video_glue_shapes_and_judging():
     assert torch.equal(as_frames(as_channels(clips.frames)), clips.frames)
     with pytest.raises(ValueError, match=r"\(N, F, 1, H, W\)"):
         as_channels(clips.frames[:, :, 0])
-    clip_vae, frame_vae = VAE(clip_vae_config(4, 16, hidden=16, width=4)), VAE(clip_vae_config(1, 16, hidden=16, width=4))
+    clip_vae = VAE(clip_vae_config(4, 16, hidden=16, width=4))
+    frame_vae = VAE(clip_vae_config(1, 16, hidden=16, width=4))
     g = torch.Generator().manual_seed(0)
     assert sample_clips(clip_vae, 3, g).shape == (3, 4, 1, 16, 16)
     assert sample_independent_frames(frame_vae, 3, 4, g).shape == (3, 4, 1, 16, 16)

@@ -68,6 +68,7 @@ class ChoralePlayer:
         for control in (self.temperature, self.top_p, self.seed):
             control.observe(self._update, names="value")
         self.widget = W.VBox([W.HBox([self.temperature, self.top_p, self.seed]), self.output])
+        self.widget.add_class("chorale-player")                   # for the browser test to find it
         self._update()
 
     def compute(self) -> PlayerResult:
