@@ -1,11 +1,10 @@
 """Bach's four-part chorales as data (chapter 13): a 16th-note grid, a token encoding, MIDI in and out.
 
-- **Corpus**: the ≈ 370 chorales bundled with the ``music21`` package (no network). Parsing is slow, so
-  :func:`load_chorales` parses each piece once, with a progress bar, and caches the grids in
-  ``data_dir()/bach_chorales.npz``; a later call reads the cache (and parses only pieces it lacks).
+- **Corpus**: the 371 chorales bundled with ``music21`` (no network), parsed once (slow; progress bar) and
+  cached in ``data_dir()/bach_chorales.npz``; later calls read the cache and parse only pieces it lacks.
 - **Piano roll** (:class:`Chorale`): on a grid of 16th notes, for each step t and voice v (soprano, alto,
   tenor, bass) the MIDI pitch sounding, ``REST`` (−1) for silence, and whether a new note starts there.
-  The onset flag is what tells a repeated note (two attacks) from a held one (one long note).
+  The onset flag tells a repeated note (two attacks) from a held one.
 - **Tokens** (:class:`ChoraleTokenizer`): the grid read step by step, S A T B inside each step, each cell a
   token naming its voice and what it does: ``S:67`` (a new note, MIDI 67), ``S:hold`` or ``S:rest``; an
   ``<end>`` token closes each piece. Decoding gives back exactly the grid that was encoded.
@@ -16,6 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -389,15 +389,8 @@ class ChoraleTokenizer:
     def decode_many(self, ids: Sequence[int] | Tensor, strict: bool = True) -> list[Chorale]:
         """A stream of pieces separated by ``<end>`` -> one :class:`Chorale` per non-empty piece."""
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, Tensor) else ids)]
-        pieces, current = [], []
-        for token in ids + [self.END]:
-            if token == self.END:
-                if current:
-                    pieces.append(self.decode(current, strict=strict))
-                current = []
-            else:
-                current.append(token)
-        return pieces
+        runs = groupby(ids, key=lambda token: token == self.END)
+        return [self.decode(list(run), strict=strict) for is_end, run in runs if not is_end]
 
     def __repr__(self) -> str:
         return f"ChoraleTokenizer(low={self.low}, high={self.high}, vocab_size={self.vocab_size})"
