@@ -16,6 +16,7 @@ from aigc_course.models.video import (
     sample_clips,
     sample_independent_frames,
     seconds_per_call,
+    travel,
 )
 
 
@@ -72,8 +73,11 @@ def test_video_glue_shapes_and_judging():
     assert sample_independent_frames(frame_vae, 3, 4, g).shape == (3, 4, 1, 16, 16)
     judge = train_classifier(clips.frames.flatten(0, 1), clips.labels.repeat_interleave(4), steps=5)
     q = clip_quality(judge, clips.frames, smooth_limit=1.0)
-    assert set(q) == {"identity", "empty frames", "residual (median)", "consistent"}
+    assert set(q) == {"identity", "empty frames", "residual (median)", "travel (median)", "consistent"}
     assert q["empty frames"] == 0 and 0 <= q["consistent"] <= q["identity"] <= 1
+    still = clips.frames[:, :1].repeat(1, 4, 1, 1, 1)              # a clip that stands still is not consistent
+    assert float(travel(still).max()) == 0
+    assert clip_quality(judge, still, smooth_limit=1.0, min_travel=0.01)["consistent"] == 0.0
     blank = torch.zeros(2, 4, 1, 16, 16)
     assert clip_quality(judge, blank, smooth_limit=1.0)["consistent"] == 0.0
     assert seconds_per_call(lambda: None, repeats=3) >= 0

@@ -10,8 +10,9 @@ A clip is judged by what the data's factors make checkable:
 - identity: a shape classifier (the chapter 09 judge) on each frame; the share of frames that show the
   clip's majority shape;
 - smoothness: the residual of a constant-velocity fit to the tracked centre (eq. 13.5);
-- consistent: every frame the same shape, no empty frame, and smoothness within the data's own 95th
-  percentile. The same measures on real clips are the ceiling.
+- consistent: every frame the same shape, no empty frame, smoothness within the data's own 95th
+  percentile, and real motion (the centre travels at least as far as in 95 % of real clips: a clip that
+  stands still is trivially "smooth"). The same measures on real clips are the ceiling.
 """
 
 from __future__ import annotations
@@ -59,8 +60,15 @@ def sample_independent_frames(frame_vae: VAE, n: int, frames: int,
     return images.view(n, frames, *images.shape[1:])
 
 
-def clip_quality(judge: torch.nn.Module, clips: Tensor, smooth_limit: float) -> dict[str, float]:
-    """Identity kept, smoothness and the share of consistent clips (see the module docstring)."""
+def travel(clips: Tensor) -> Tensor:
+    """How far the tracked centre moves from the first frame to the last: (N, F, 1, H, W) -> (N,)."""
+    centres = track_centres(clips)                                              # (N, F, 2)
+    return (centres[:, -1] - centres[:, 0]).norm(dim=-1)
+
+
+def clip_quality(judge: torch.nn.Module, clips: Tensor, smooth_limit: float,
+                 min_travel: float = 0.0) -> dict[str, float]:
+    """Identity kept, smoothness, motion and the share of consistent clips (see the module docstring)."""
     n, f = clips.shape[:2]
     labels = predict(judge, clips.flatten(0, 1)).view(n, f)                     # (N, F) shape per frame
     majority = labels.mode(dim=1).values                                        # (N,)
@@ -68,10 +76,11 @@ def clip_quality(judge: torch.nn.Module, clips: Tensor, smooth_limit: float) -> 
     empty = clips.flatten(2).sum(-1) == 0                                       # (N, F)
     residual = motion_residual(track_centres(clips))                            # (N,) NaN if a frame is empty
     smooth = torch.nan_to_num(residual, nan=float("inf")) <= smooth_limit
-    consistent = (identity == 1) & ~empty.any(1) & smooth
+    moved = torch.nan_to_num(travel(clips), nan=0.0)                            # (N,)
+    consistent = (identity == 1) & ~empty.any(1) & smooth & (moved >= min_travel)
     return {"identity": float(identity.mean()), "empty frames": float(empty.double().mean()),
             "residual (median)": float(torch.nan_to_num(residual, nan=1.0).median()),
-            "consistent": float(consistent.double().mean())}
+            "travel (median)": float(moved.median()), "consistent": float(consistent.double().mean())}
 
 
 def seconds_per_call(fn: Callable[[], object], repeats: int = 5) -> float:
