@@ -215,7 +215,7 @@ val_win = windows(val_ids, BLOCK)                                   # (N, 129): 
 V = tok.vocab_size
 ladder = {}
 sweep = {}
-for n in range(3, budget(full=8, fast=5, workshop=8)):
+for n in range(3, budget(full=8, fast=5, workshop=6)):
     t0 = time.perf_counter()
     model = NGramLM(NGramConfig(vocab_size=V, n=n)).fit(train_ids)
     sweep[n] = (window_nll(model, val_win), time.perf_counter() - t0, model)

@@ -61,8 +61,11 @@ class ChoralePlayer:
 
         self.model_fn, self.tokenizer, self.steps, self.block_size, self.bpm = (
             model_fn, tokenizer, steps, block_size, bpm)
-        self.temperature = W.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.05, description="temperature")
-        self.top_p = W.FloatSlider(value=0.95, min=0.05, max=1.0, step=0.05, description="top-p (1=off)")
+        wide = {"description_width": "initial"}                 # labels in full, not "temperat..."
+        self.temperature = W.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.05, description="temperature",
+                                         style=wide)
+        self.top_p = W.FloatSlider(value=0.95, min=0.05, max=1.0, step=0.05, description="top-p (1=off)",
+                                   style=wide)
         self.seed = W.IntText(value=0, description="seed")
         self.output = W.Output()
         for control in (self.temperature, self.top_p, self.seed):
