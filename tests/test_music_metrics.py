@@ -1,0 +1,87 @@
+"""Music statistics: JS divergence against scipy, parallels on hand-written voice leading, key finding."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+
+from aigc_course.data.music import REST, Chorale
+from aigc_course.music_metrics import (
+    duration_profile,
+    estimate_key,
+    interval_histogram,
+    js_divergence,
+    key_consistency,
+    parallel_motion,
+    pitch_class_histogram,
+    random_notes,
+    range_share,
+    report,
+)
+
+
+def _chords(rows) -> Chorale:
+    """One chord per quarter note (4 steps each), every voice attacked on each chord."""
+    pitch = np.repeat(np.array(rows), 4, axis=0)
+    onset = np.zeros(pitch.shape, bool)
+    onset[::4] = True
+    return Chorale(pitch, onset & (pitch != REST))
+
+
+def test_js_divergence_matches_scipy_and_its_bounds():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        p, q = rng.random(12), rng.random(12)
+        assert js_divergence(p, q) == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-12)
+    assert js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)     # disjoint: the maximum, 1 bit
+    assert js_divergence([1, 2, 3], [2, 4, 6]) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="one length"):
+        js_divergence([1, 0], [1, 0, 0])
+
+
+def test_parallel_fifths_and_octaves_on_written_examples():
+    # soprano/bass: C5/F3 ... ; soprano and alto move G4->A4 over C4->D4: parallel fifths
+    fifths = _chords([[67, 60, 52, 48], [69, 62, 53, 41]])
+    r = parallel_motion(fifths)
+    assert r["fifths"] == 1 and r["octaves"] == 0
+    octaves = _chords([[72, 64, 55, 48], [74, 65, 57, 50]])        # soprano/bass C->D in octaves
+    assert parallel_motion(octaves)["octaves"] == 1
+    downward = _chords([[67, 60, 52, 48], [65, 58, 53, 43]])       # soprano and alto both step down in fifths
+    assert parallel_motion(downward)["fifths"] == 1
+    oblique = _chords([[67, 60, 52, 48], [67, 62, 53, 43]])        # soprano holds its pitch: not a move
+    assert parallel_motion(oblique)["fifths"] == 0
+    assert parallel_motion(fifths)["moves"] == 6                   # every pair moves
+
+
+def test_histograms_and_ranges():
+    c = _chords([[72, 64, 55, 48], [74, 65, 57, 50]])
+    pc = pitch_class_histogram(c)
+    assert pc.sum() == pytest.approx(1) and pc[0] == pytest.approx(2 / 8)   # C twice of 8 onsets
+    iv = interval_histogram(c)
+    assert iv[12 + 2] == pytest.approx(3 / 4) and iv[12 + 1] == pytest.approx(1 / 4)
+    assert range_share(c) == 1.0
+    low = _chords([[50, 45, 40, 30]])
+    assert range_share(low) == 0.0
+
+
+def test_key_finding_on_scales_and_transposition():
+    major = np.zeros(12)
+    major[[0, 2, 4, 5, 7, 9, 11]] = [3, 1, 2, 1, 2, 1, 1]          # a C major scale, tonic triad weighted
+    assert estimate_key(major)[:2] == (0, "major")
+    assert estimate_key(np.roll(major, 7))[:2] == (7, "major")     # G major
+    minor = np.zeros(12)
+    minor[[9, 11, 0, 2, 4, 5, 8]] = [3, 1, 2, 1, 2, 1, 1]          # A harmonic minor
+    assert estimate_key(minor)[:2] == (9, "minor")
+    with pytest.raises(ValueError, match="not all equal"):
+        estimate_key(np.ones(12))
+
+
+def test_random_notes_keep_rhythm_and_break_statistics():
+    c = _chords([[72, 64, 55, 48], [74, 65, 57, 50]] * 20)
+    (rnd,) = random_notes([c], seed=1)
+    assert np.array_equal(rnd.onset, c.onset) and range_share(rnd) == 1.0
+    assert not np.array_equal(rnd.pitch, c.pitch)
+    assert key_consistency(c) == 1.0
+    profile = duration_profile(c)
+    assert profile.sum() == (c.pitch != REST).sum()
+    r = report([rnd], [c])
+    assert r["interval JS"] > 0.1 and set(r) >= {"parallel 5ths", "key consistency", "in range"}
