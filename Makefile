@@ -10,7 +10,7 @@ IP       ?= 127.0.0.1
 WORKERS  ?= 2
 NOTEBOOKS = chapters solutions
 
-.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor clean
+.PHONY: help install lab test unit notebooks browser pairing lint sync bench doctor clean workshop-test nbgrader ddp
 
 help:
 	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP))"
@@ -19,6 +19,7 @@ help:
 	@echo "make sync     re-pair every .ipynb with its .py twin (or only NB=\"chapters/03_x.py ...\")"
 	@echo "make bench    benchmarks of the reference models on this device"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
+	@echo "make workshop-test | nbgrader COURSE=dir | ddp NPROC=2   JupyterHub, nbgrader, torchrun (workshop/README.md)"
 
 install: $(STAMP)
 
@@ -60,6 +61,17 @@ bench: install
 
 doctor: install
 	$(PY) -m aigc_course doctor
+
+workshop-test: install
+	$(PY) -m pytest tests/test_jupyterhub.py tests/test_nbgrader.py tests/test_distributed.py -n 0
+
+COURSE ?= nbgrader-course
+nbgrader: install
+	$(PY) tools/nbgrader_export.py $(COURSE)
+
+NPROC ?= 2
+ddp: install
+	$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m aigc_course.distributed $(DDP_ARGS)
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
