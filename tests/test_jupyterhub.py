@@ -235,6 +235,12 @@ def test_each_learner_runs_chapter_00_in_their_own_server(hub, learners):
         errors = dict(zip(learners, pool.map(lambda item: _execute_chapter(hub, *item), learners.items())))
     print(f"chapter 00 in {len(learners)} learners' servers at once: {time.monotonic() - t0:.1f} s")
     assert errors == {name: [] for name in learners}, f"chapter 00 failed: {errors}"
+    for name in learners:     # for the workshop's sizing notes: a learner's server and kernel after chapter 00
+        home = str(hub.tmp / "home" / name)
+        procs = [p for p in hub.ours() if (p.info["environ"] or {}).get("HOME") == home]
+        server = [p for p in procs if "jupyterhub-singleuser" in " ".join(p.info["cmdline"] or [])]
+        print(f"{name}: server RSS {sum(p.memory_info().rss for p in server) / 2**20:.0f} MiB, "
+              f"server + kernel {sum(p.memory_info().rss for p in procs) / 2**20:.0f} MiB")
     for name in learners:
         home = hub.tmp / "home" / name
         assert (home / "aigc-course" / "chapters" / "01_generative_models.ipynb").is_file()   # a full copy
@@ -243,6 +249,26 @@ def test_each_learner_runs_chapter_00_in_their_own_server(hub, learners):
     note = {"type": "file", "format": "text", "content": "alice's notes"}
     assert hub.api("PUT", "/user/alice/api/contents/aigc-course/notes.txt", token=alice, json=note).ok
     assert hub.api("GET", "/user/bob/api/contents/aigc-course/notes.txt", token=bob).status_code == 404
+
+
+def test_the_workshop_files_agree_on_limits_and_culling():
+    """The one-server config, the TLJH script and the Kubernetes values must give learners the same limits."""
+    import re
+
+    import yaml
+
+    config = CONFIG.read_text()
+    default = lambda name: re.search(rf'"{name}", "([^"]+)"', config).group(1)
+    values = yaml.safe_load((ROOT / "workshop" / "z2jh-values.yaml").read_text())
+    tljh = (ROOT / "workshop" / "install-tljh.sh").read_text()
+    assert values["singleuser"]["memory"]["limit"] == default("AIGC_HUB_MEM_LIMIT") == \
+        re.search(r"AIGC_MEM_LIMIT:-([^}]+)}", tljh).group(1)
+    assert float(values["singleuser"]["cpu"]["limit"]) == float(default("AIGC_HUB_CPU_LIMIT")) == \
+        float(re.search(r"AIGC_CPU_LIMIT:-([^}]+)}", tljh).group(1))
+    assert values["cull"]["timeout"] == int(default("AIGC_HUB_CULL_TIMEOUT")) == \
+        int(re.search(r"AIGC_CULL_TIMEOUT:-([^}]+)}", tljh).group(1))
+    assert values["singleuser"]["extraEnv"]["AIGC_MODE"] == default("AIGC_HUB_MODE") == "workshop"
+    assert subprocess.run(["bash", "-n", str(ROOT / "workshop" / "install-tljh.sh")]).returncode == 0
 
 
 def test_a_learner_cannot_reach_another_learners_server_or_files(hub, learners):

@@ -28,7 +28,7 @@ STATE.mkdir(parents=True, exist_ok=True)
 BIN = Path(sys.executable).parent                                 # the course's environment
 
 # Per-user limits, from one learner's full-mode run of the heaviest chapter (workshop/README.md, "Sizing"):
-# peak RSS 1.6 GiB (chapter 09) -> a 3 GiB limit leaves room for a second notebook's kernel; one core each.
+# kernel peak RSS 1.2 GiB (chapter 09) + server 0.17 GiB -> a 3 GiB limit leaves room for a second kernel.
 MEM_LIMIT = env("AIGC_HUB_MEM_LIMIT", "3G")
 CPU_LIMIT = float(env("AIGC_HUB_CPU_LIMIT", "1"))
 CULL_TIMEOUT = int(env("AIGC_HUB_CULL_TIMEOUT", "3600"))         # seconds of inactivity before a server stops
