@@ -229,3 +229,34 @@ def test_an_interrupted_two_process_run_resumes_where_it_stopped(reference, tmp_
     assert resumed["steps"] == STEPS and not resumed["interrupted"]
     assert len(resumed["loss"]) == STEPS                                # history carried across the restart
     _assert_same_params(_params(reference / "one.pt"), _params(tmp_path / "two.pt"))
+
+
+# ------------------------------------------------------------------------------ ZeRO / FSDP arithmetic
+
+
+def test_training_bytes_by_stage():
+    from aigc_course.zero import Precision, training_bytes
+
+    psi = 1000
+    assert training_bytes(psi) == 16 * psi                                     # eq. 15.3, mixed precision
+    assert training_bytes(psi, 1, 4) == 4 * psi + 12 * psi / 4
+    assert training_bytes(psi, 2, 4) == 2 * psi + 14 * psi / 4
+    assert training_bytes(psi, 3, 4) == 16 * psi / 4
+    assert training_bytes(psi, 3, 4, Precision.fp32()) == 16 * psi / 4         # 4 + 4 + 8 is also 16
+    assert all(training_bytes(psi, s, 1) == 16 * psi for s in range(4))      # one device: nothing to divide
+    for kwargs, word in [({"stage": 4}, "stage"), ({"n_devices": 0}, "n_devices")]:
+        with pytest.raises(ValueError, match=word):
+            training_bytes(psi, **kwargs)
+    with pytest.raises(ValueError, match="n_params"):
+        training_bytes(0)
+
+
+def test_measure_counts_weights_grads_and_adam_moments():
+    from aigc_course.zero import measure
+
+    model = torch.nn.Linear(10, 5)                                             # 55 parameters
+    opt = torch.optim.AdamW(model.parameters())
+    assert measure(model, opt) == {"weights": 220, "grads": 0, "optimizer": 0}
+    model(torch.randn(3, 10)).sum().backward()
+    opt.step()
+    assert measure(model, opt) == {"weights": 220, "grads": 220, "optimizer": 440}
