@@ -187,12 +187,15 @@ class _StepBoundary:
     Raised anywhere else, an interrupt can land after a step's update but before ``train`` records the step
     (the checkpoint would then say step k for the parameters of step k+1), or inside a step whose all-reduce
     the other ranks are waiting in. Held like this, rank 0's checkpoint always matches its parameters.
+    A second Ctrl-C before the step ends interrupts at once (for a rank stuck waiting on a dead peer).
     """
 
     def __init__(self) -> None:
         self.caught, self._previous = False, None
 
     def _hold(self, signum: int, frame: Any) -> None:
+        if self.caught:
+            raise KeyboardInterrupt
         self.caught = True
 
     def __enter__(self) -> _StepBoundary:

@@ -398,8 +398,9 @@ print("two machines, 8 GPUs each (run the same line on both):\n   ", " ".join(tw
 #   Ctrl-C (which `torchrun` passes on to every process) is held until the next step boundary, so the file
 #   always matches the weights it claims (`tests/test_distributed.py` interrupts a 2-process run and checks
 #   that the resumed run ends with the same weights as one never interrupted).
-# - A node that dies stops the job (all ranks wait in the next all-reduce until a timeout): restart the same
-#   command and it resumes from the last checkpoint. `torchrun --max-restarts=3` restarts by itself.
+# - A process that dies stops the job: `torchrun` ends the others on its machine, and ranks on other machines
+#   fail in their next all-reduce (after `setup(timeout_s=...)`). Run the same command again and it resumes
+#   from the last checkpoint; `torchrun --max-restarts=3` does that by itself.
 
 # %% [markdown]
 # ## 6. Exercises

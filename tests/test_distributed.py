@@ -106,6 +106,17 @@ def test_ctrl_c_waits_for_the_next_step_boundary():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handler restored
 
 
+def test_a_second_ctrl_c_interrupts_at_once():
+    boundary = D._StepBoundary()
+    with boundary, pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)      # e.g. a rank stuck in a collective: do not wait for the step
+        time.sleep(1)
+        pytest.fail("the second Ctrl-C was held too")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_an_interrupted_run_checkpoints_the_step_its_parameters_reached(tmp_path, monkeypatch):
     """Ctrl-C inside step 3, after its update: the checkpoint must say step 3 (plain train() could say 2)."""
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
