@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hub")]
+pytestmark = [pytest.mark.xdist_group("hub")]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "workshop" / "jupyterhub_config.py"
@@ -58,6 +58,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _default_signals() -> None:
+    """In the hub's process: SIGINT as a terminal gives it. A pytest-xdist worker ignores SIGINT, children
+    inherit that, and learners' servers that ignore SIGINT make the hub's shutdown wait for its timeouts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Hub:
@@ -90,7 +96,7 @@ c.JupyterHub.load_roles.append({{"name": "test", "services": ["test"],
             env.pop(name, None)
         self.proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(tmp / "test_config.py")],
                                      cwd=tmp, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_default_signals)
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs):
         import requests
@@ -127,7 +133,14 @@ c.JupyterHub.load_roles.append({{"name": "test", "services": ["test"],
             if str(self.tmp) in text or environ.get("AIGC_HUB_STATE") == str(self.tmp / "state") \
                     or str(self.tmp) in environ.get("HOME", ""):
                 found.append(proc)
-        return [p for p in found if p.pid != os.getpid()]
+        alive = []
+        for p in found:
+            try:
+                if p.pid != os.getpid() and p.status() != psutil.STATUS_ZOMBIE:   # a zombie holds nothing
+                    alive.append(p)
+            except psutil.Error:
+                continue
+        return alive
 
     def stop(self) -> float:
         """SIGTERM the hub (it stops the servers and the proxy itself); seconds it took. Kill what is left."""
@@ -135,32 +148,14 @@ c.JupyterHub.load_roles.append({{"name": "test", "services": ["test"],
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         return time.monotonic() - t0
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    _require_programs()
-    started = time.monotonic()
-    hub = Hub(tmp_path_factory.mktemp("hub"))
-    try:
-        hub.wait_until("the hub's API", lambda: hub.api("GET", "/hub/api/").status_code == 200, timeout=60)
-        yield hub
-    finally:
-        seconds = hub.stop()
-        left = hub.ours()
-        for proc in left:
-            proc.kill()
-        print(f"\nJupyterHub test: {time.monotonic() - started:.0f} s in all, shut down in {seconds:.1f} s")
-        assert not left, f"processes survived the hub's shutdown: {[p.info['cmdline'] for p in left]}"
-
-
-@pytest.fixture(scope="module")
-def learners(hub):
+def _log_in(hub: Hub) -> dict[str, str]:
     """The two learners, created by the instructor's (admin) API and logged in by password: {name: token}."""
     assert hub.api("POST", "/hub/api/users", json={"usernames": list(LEARNERS)}).status_code == 201
     bad = hub.api("POST", "/hub/api/users/alice/tokens", token="",
@@ -229,7 +224,7 @@ def _execute_chapter(hub: Hub, name: str, token: str) -> list[str]:
     return asyncio.run(_run_cells(ws_url, token, session["id"], cells, timeout=180))
 
 
-def test_each_learner_runs_chapter_00_in_their_own_server(hub, learners):
+def _each_learner_runs_chapter_00_in_their_own_server(hub: Hub, learners: dict) -> None:
     t0 = time.monotonic()
     with ThreadPoolExecutor(len(learners)) as pool:          # at once, as in a room (and no one sits idle)
         errors = dict(zip(learners, pool.map(lambda item: _execute_chapter(hub, *item), learners.items())))
@@ -271,7 +266,7 @@ def test_the_workshop_files_agree_on_limits_and_culling():
     assert subprocess.run(["bash", "-n", str(ROOT / "workshop" / "install-tljh.sh")]).returncode == 0
 
 
-def test_a_learner_cannot_reach_another_learners_server_or_files(hub, learners):
+def _a_learner_cannot_reach_another_learners_server_or_files(hub: Hub, learners: dict) -> None:
     alice, bob = learners["alice"], learners["bob"]
     (hub.tmp / "home" / "bob" / "secret.txt").write_text("bob's answers")
     assert hub.api("GET", "/user/bob/api/contents/secret.txt", token=bob).status_code == 200       # control
@@ -286,7 +281,7 @@ def test_a_learner_cannot_reach_another_learners_server_or_files(hub, learners):
     assert hub.api("GET", "/user/alice/api/contents", token="").status_code in (302, 403)   # no token, no entry
 
 
-def test_the_idle_culler_stops_idle_servers(hub, learners):
+def _the_idle_culler_stops_idle_servers(hub: Hub) -> None:
     services = hub.api("GET", "/hub/api/services").json()
     assert "idle-culler" in services, services
     t0 = time.monotonic()
@@ -294,5 +289,26 @@ def test_the_idle_culler_stops_idle_servers(hub, learners):
         not hub.api("GET", f"/hub/api/users/{name}").json()["servers"] for name in LEARNERS),
         timeout=CULL_TIMEOUT + 90)
     waited = time.monotonic() - t0
-    print(f"idle servers culled {waited:.0f} s after the last test ended (timeout {CULL_TIMEOUT} s)")
+    print(f"idle servers culled {waited:.0f} s after the last request (timeout {CULL_TIMEOUT} s)")
     assert "Culling server" in hub.log.read_text() or "culling" in hub.log.read_text().lower()
+
+
+@pytest.mark.slow
+def test_a_workshop_on_jupyterhub(tmp_path):
+    """One hub, start to finish (one test, so that no test runner can set it up twice or stop it midway)."""
+    _require_programs()
+    started = time.monotonic()
+    hub = Hub(tmp_path)
+    try:
+        hub.wait_until("the hub's API", lambda: hub.api("GET", "/hub/api/").status_code == 200, timeout=60)
+        learners = _log_in(hub)
+        _each_learner_runs_chapter_00_in_their_own_server(hub, learners)
+        _a_learner_cannot_reach_another_learners_server_or_files(hub, learners)
+        _the_idle_culler_stops_idle_servers(hub)
+    finally:
+        seconds = hub.stop()
+        left = hub.ours()
+        for proc in left:
+            proc.kill()
+        print(f"\nJupyterHub test: {time.monotonic() - started:.0f} s in all, shut down in {seconds:.1f} s")
+    assert not left, f"processes survived the hub's shutdown: {[p.info['cmdline'] for p in left]}"
