@@ -10,7 +10,7 @@ IP       ?= 127.0.0.1
 WORKERS  ?= 2
 NOTEBOOKS = chapters solutions
 
-.PHONY: help install lab lab-guard test unit notebooks browser pairing lint sync bench doctor book verify clean
+.PHONY: help install lab lab-guard test unit notebooks browser pairing lint sync bench doctor book verify clean workshop-test nbgrader ddp
 
 help:
 	@echo "make lab      install if needed, open the course in JupyterLab (PORT=$(PORT), IP=$(IP); an IP beyond"
@@ -22,6 +22,7 @@ help:
 	@echo "make book     the course as a static HTML book in build/book/html (FAST outputs; FULL=1: full-mode outputs)"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
 	@echo "make verify   every chapter and solution in full mode (MODE=workshop possible): claims table"
+	@echo "make workshop-test | nbgrader COURSE=dir | ddp NPROC=2   JupyterHub, nbgrader, torchrun (workshop/README.md)"
 
 install: $(STAMP)
 
@@ -83,6 +84,17 @@ book: install
 
 doctor: install
 	$(PY) -m aigc_course doctor
+
+workshop-test: install
+	$(PY) -m pytest tests/test_jupyterhub.py tests/test_nbgrader.py tests/test_distributed.py -n 0
+
+COURSE ?= nbgrader-course
+nbgrader: install
+	$(PY) tools/nbgrader_export.py $(COURSE)
+
+NPROC ?= 2
+ddp: install
+	$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m aigc_course.distributed $(DDP_ARGS)
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
