@@ -125,7 +125,7 @@ def _check_finite(step: int, logs: Logs, history: History, run: _Run, ahead: int
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
     if bad:
         later = (f" (losses on this device are read every log_every={run.log_every} steps, so the weights have "
-                 f"taken {ahead} more updates since)" if ahead else "")
+                 f"taken {ahead} more update{'s' if ahead > 1 else ''} since)" if ahead else "")
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
         restore = (f"load_checkpoint({str(run.checkpoint)!r}, modules) restores step {run.saved_step}"
                    if run.saved_step is not None else "no checkpoint was written: rebuild the model")
@@ -323,7 +323,7 @@ def _one_step(run: _Run, step: int, history: History, bar: Any, guard: DeferredI
     evaluating = run.eval_fn is not None and (step % run.eval_every == 0 or step == run.steps)
     on_device = any(torch.is_tensor(v) for v in logs.values())
     if (not on_device or len(run.pending) >= run.log_every or evaluating or guard.requested
-            or step % run.checkpoint_every == 0 or step == run.steps):
+            or (run.checkpoint is not None and step % run.checkpoint_every == 0) or step == run.steps):
         _flush(run, history, bar)
     if evaluating:
         run.evaluate(step, history)
