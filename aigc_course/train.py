@@ -258,9 +258,10 @@ def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = No
       (``history.interrupted``) and writes the checkpoint, which then resumes bit-identically. A second
       Ctrl-C stops at once, mid-step, and leaves the last checkpoint as it was.
     - Losses a step function returns as GPU tensors (:func:`aigc_course.accel.loggable`) are read back
-      every ``log_every`` steps (default 50; given explicitly, CPU tensors wait too), and at every evaluation, checkpoint and stop, all in one
-      transfer: no host synchronisation per step. Callbacks, the NaN check and the History then see each
-      step's exact values, in order, late; a NaN still names its step. CPU losses are read at once.
+      every ``log_every`` steps (default 50; given explicitly, CPU tensors wait too) and at every
+      evaluation, checkpoint and stop, all in one transfer: no host synchronisation per step. Callbacks, the
+      NaN check and the History then see each step's exact values, in order, late; a NaN still names its
+      step. CPU losses are read at once.
     - A checkpoint that cannot be written (disk full, read-only folder) gives one :class:`CheckpointWarning`;
       the run goes on and the History is returned.
     """
