@@ -85,3 +85,9 @@ doctor: install
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
+
+# every chapter's main training, briefly, on the GPU (DEVICE=cpu to try it here): losses fall, the CPU's
+# semantics hold, a throughput table (tools/gpu_check.py)
+.PHONY: gpu-check
+gpu-check: install
+	$(PY) tools/gpu_check.py $(if $(DEVICE),--device $(DEVICE))
