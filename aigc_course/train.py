@@ -305,8 +305,7 @@ def _flush(run: _Run, history: History, bar: Any) -> None:
     report each step in order, exactly as if it had been read when it ran."""
     pending, run.pending = run.pending, []
     tensors = [v for _, logs in pending for v in logs.values() if torch.is_tensor(v)]
-    values = iter(torch.stack([t.to(tensors[0].device, torch.float64) for t in tensors]).tolist()
-                  if tensors else ())                # float32/bf16 -> float64 is exact: the same floats as .item()
+    values = iter(_read_back(tensors) if tensors else ())
     for i, (step, raw) in enumerate(pending):
         logs = {k: next(values) if torch.is_tensor(v) else v for k, v in raw.items()}
         _check_finite(step, logs, history, run, ahead=len(pending) - 1 - i)
@@ -315,6 +314,14 @@ def _flush(run: _Run, history: History, bar: Any) -> None:
         first = next(iter(logs.values()), math.nan)
         run.running = first if run.running is None else 0.95 * run.running + 0.05 * first
         bar.set_postfix({next(iter(logs), "loss"): f"{run.running:.4g}"}, refresh=False)
+
+
+def _read_back(tensors: list[torch.Tensor]) -> list[float]:
+    """The values of one-element tensors, in one device-to-host copy, exactly as ``.item()`` gives them:
+    float32 holds bf16/fp16/float32 values exactly; float64 only where needed (MPS has none)."""
+    device = tensors[0].device
+    wide = device.type != "mps" and any(t.dtype not in (torch.float32, torch.float16, torch.bfloat16) for t in tensors)
+    return torch.stack([t.to(device, torch.float64 if wide else torch.float32) for t in tensors]).tolist()
 
 
 def _one_step(run: _Run, step: int, history: History, bar: Any, guard: DeferredInterrupt) -> None:

@@ -167,3 +167,11 @@ def test_speed_up_channels_last_keeps_the_output():
     torch.testing.assert_close(conv(x), ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(TypeError, match="compile"):
         speed_up(conv, compile="yes")
+
+
+def test_read_back_gives_exactly_what_item_gives():
+    from aigc_course.train import _read_back
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn((), generator=g).to(d) for d in (torch.float32, torch.bfloat16, torch.float16)]
+    tensors += [torch.tensor(3.0000001, dtype=torch.float64), torch.tensor(2**30 + 1)]
+    assert _read_back(tensors) == [t.item() for t in tensors]
