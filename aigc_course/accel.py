@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from aigc_course.validation import check_bool, check_choice, check_float
+from aigc_course.validation import check_bool, check_choice
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -68,13 +68,20 @@ class MixedPrecision:
 
     def backward_step(self, loss: Tensor, optimizer: torch.optim.Optimizer, params: Iterable[Tensor] | None = None,
                       grad_clip: float | None = None) -> None:
-        """zero_grad, backward (scaled under fp16), unscale, clip ``params`` to ``grad_clip``, step, update."""
-        check_float("grad_clip", grad_clip, 0, low_open=True, none_ok=True)
+        """zero_grad, backward (scaled under fp16), unscale, clip ``params`` to ``grad_clip``, step, update.
+
+        ``grad_clip`` is validated by the caller (once, not every step)."""
         optimizer.zero_grad(set_to_none=True)
+        if not self.scaler.is_enabled():                      # fp32 / bf16: the plain update
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            return
         self.scaler.scale(loss).backward()
         if grad_clip is not None:
             self.scaler.unscale_(optimizer)                   # clip the true gradients, not s times them
-            torch.nn.utils.clip_grad_norm_(list(params), grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
         self.scaler.step(optimizer)                           # skipped if the (unscaled) grads are not finite
         self.scaler.update()
 
