@@ -104,3 +104,9 @@ clean:
 MODE ?= full
 verify: install
 	$(PY) tools/verify.py --mode $(MODE)
+
+# every chapter's main training, briefly, on the GPU (DEVICE=cpu to try it here): losses fall, the CPU's
+# semantics hold, a throughput table (tools/gpu_check.py)
+.PHONY: gpu-check
+gpu-check: install
+	$(PY) tools/gpu_check.py $(if $(DEVICE),--device $(DEVICE))

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from aigc_course.checkpoint import CheckpointWriteError, config_to_dict, load_checkpoint, save_checkpoint
 from aigc_course.interrupts import DeferredInterrupt
 from aigc_course.schedules import WarmupCosine  # noqa: F401  (re-exported: chapters import it from here)
-from aigc_course.validation import ArgumentTypeError, check_bool, check_float, check_int
+from aigc_course.steps import lm_step, supervised_step  # noqa: F401  (re-exported: chapters import them from here)
+from aigc_course.validation import ArgumentTypeError, check_bool, check_int
 
 Logs = dict[str, float]
 StepFn = Callable[[int], "float | Mapping[str, Any]"]
@@ -87,16 +88,24 @@ class CheckpointWarning(UserWarning):
     """A checkpoint could not be written; training went on and the History was kept."""
 
 
-def _to_logs(out: float | Mapping[str, Any], step: int) -> Logs:
-    """The step function's result as {name: float}, or a TypeError / ValueError that says what came back."""
+def _to_logs(out: float | Mapping[str, Any], step: int, keep_device: bool = False,
+             keep_cpu: bool = False) -> dict[str, Any]:
+    """The step function's result as {name: float}, or a TypeError / ValueError that says what came back.
+
+    ``keep_device``: a one-element tensor on a GPU stays a (detached) tensor, read later by :func:`_flush`
+    with the other steps' values in one transfer, instead of a host synchronisation now; ``keep_cpu``: a CPU
+    tensor too (``train(log_every=N)`` given explicitly: the same path, testable without a GPU)."""
     items = out.items() if isinstance(out, Mapping) else [("loss", out)]
-    logs = {}
+    logs: dict[str, Any] = {}
     for name, v in items:
         where = f"step_fn returned {'a dict whose ' + repr(name) + ' is ' if isinstance(out, Mapping) else ''}"
         if torch.is_tensor(v):
             if v.numel() != 1:
                 raise ValueError(f"{where}a tensor of shape {tuple(v.shape)} at step {step}; return one number "
                                  f"per name (e.g. loss.mean().item())")
+            if (keep_cpu or (keep_device and v.device.type != "cpu")) and v.dtype != torch.bool:
+                logs[str(name)] = v.detach().reshape(())
+                continue
             v = v.detach().item()
         if isinstance(v, bool) or not isinstance(v, Real):
             raise ArgumentTypeError(f"{where}{v!r} ({type(v).__name__}) at step {step}; step_fn must return a "
@@ -112,14 +121,16 @@ def _notify(callbacks: Iterable[Any], event: str, *args: Any) -> None:
             method(*args)
 
 
-def _check_finite(step: int, logs: Logs, history: History, run: _Run) -> None:
+def _check_finite(step: int, logs: Logs, history: History, run: _Run, ahead: int = 0) -> None:
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
     if bad:
+        later = (f" (losses on this device are read every log_every={run.log_every} steps, so the weights have "
+                 f"taken {ahead} more update{'s' if ahead > 1 else ''} since)" if ahead else "")
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
         restore = (f"load_checkpoint({str(run.checkpoint)!r}, modules) restores step {run.saved_step}"
                    if run.saved_step is not None else "no checkpoint was written: rebuild the model")
         raise TrainingDiverged(
-            f"training diverged at step {step}: {shown}. The weights in memory are probably NaN now (the step "
+            f"training diverged at step {step}: {shown}{later}. The weights in memory are probably NaN now (the step "
             f"that diverged has updated them), so do not keep training them: {restore}. Then try a smaller "
             f"learning rate, gradient clipping, or check the loss for log(0). History up to step {step - 1} "
             f"is in .history.", history)
@@ -147,6 +158,10 @@ class _Run:
     generators: dict[str, torch.Generator] = field(default_factory=dict)   # the step function's own
     saved_step: int | None = None                                           # the last step on disk
     write_failed: bool = False
+    log_every: int = 50                     # steps between reads of losses that live on a GPU
+    pending: list[tuple[int, dict[str, Any]]] = field(default_factory=list)   # steps not yet read back
+    running: float | None = None            # the progress bar's smoothed first loss
+    defer_cpu: bool = False                 # log_every was given: CPU tensors wait for the read too
 
     def save(self, step: int, history: History) -> None:
         """Write the checkpoint; a full disk or read-only folder warns once and the run goes on."""
@@ -228,7 +243,7 @@ def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = No
           eval_fn: Callable[[], Mapping[str, Any]] | None = None, eval_every: int | None = None,
           callbacks: Iterable[Any] = (), checkpoint: str | Path | None = None,
           checkpoint_every: int | None = None, resume: bool = False, config: Any = None,
-          progress: bool = True, desc: str = "training") -> History:
+          progress: bool = True, desc: str = "training", log_every: int | None = None) -> History:
     """Run ``step_fn(step)`` for ``step = 1 .. steps`` and return the :class:`History`.
 
     - ``step_fn`` does one update and returns a loss (float/tensor) or a dict of named numbers.
@@ -242,6 +257,11 @@ def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = No
       takes effect at the end of the current step: the run stops, keeps the history
       (``history.interrupted``) and writes the checkpoint, which then resumes bit-identically. A second
       Ctrl-C stops at once, mid-step, and leaves the last checkpoint as it was.
+    - Losses a step function returns as GPU tensors (:func:`aigc_course.accel.loggable`) are read back
+      every ``log_every`` steps (default 50; given explicitly, CPU tensors wait too) and at every
+      evaluation, checkpoint and stop, all in one transfer: no host synchronisation per step. Callbacks, the
+      NaN check and the History then see each step's exact values, in order, late; a NaN still names its
+      step. CPU losses are read at once.
     - A checkpoint that cannot be written (disk full, read-only folder) gives one :class:`CheckpointWarning`;
       the run goes on and the History is returned.
     """
@@ -249,10 +269,12 @@ def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = No
     modules = dict(modules or {})
     check_bool("resume", resume)
     check_bool("progress", progress)
+    check_int("log_every", log_every, 1, none_ok=True)
     run = _Run(step_fn, steps, modules, eval_fn, eval_every or steps, _check_callbacks(callbacks),
                Path(checkpoint) if checkpoint is not None else None,
                checkpoint_every or eval_every or max(1, steps // 10), config,
-               generators=dict(getattr(step_fn, "generators", None) or {}))
+               generators={**(getattr(step_fn, "generators", None) or {}), **(getattr(step_fn, "state", None) or {})},
+               log_every=log_every or 50, defer_cpu=log_every is not None)
     config_to_dict(config)   # a config a checkpoint cannot hold is refused now, not at the first save
     history, start = History(), 0
     if resume and run.checkpoint is not None and run.checkpoint.exists():
@@ -260,7 +282,8 @@ def train(step_fn: StepFn, steps: int, *, modules: Mapping[str, Any] | None = No
     return _loop(run, history, start, progress, desc)
 
 
-def _stop(run: _Run, history: History, start: int, t0: float, forced: bool) -> History:
+def _stop(run: _Run, history: History, start: int, t0: float, forced: bool, bar: Any) -> History:
+    _flush(run, history, bar)                        # the steps that completed before the interrupt
     history.interrupted = True
     done = history.steps[-1] if history.steps else start
     history.seconds = time.perf_counter() - t0
@@ -277,27 +300,51 @@ def _stop(run: _Run, history: History, start: int, t0: float, forced: bool) -> H
     return history
 
 
-def _one_step(run: _Run, step: int, history: History) -> Logs:
-    logs = _to_logs(run.step_fn(step), step)
-    _check_finite(step, logs, history, run)
-    history.record(step, logs)
-    _notify(run.callbacks, "on_step", step, logs, history)
-    if run.eval_fn is not None and (step % run.eval_every == 0 or step == run.steps):
+def _flush(run: _Run, history: History, bar: Any) -> None:
+    """Read back every pending step's losses (one device-to-host copy for all), then check, record and
+    report each step in order, exactly as if it had been read when it ran."""
+    pending, run.pending = run.pending, []
+    tensors = [v for _, logs in pending for v in logs.values() if torch.is_tensor(v)]
+    values = iter(_read_back(tensors) if tensors else ())
+    for i, (step, raw) in enumerate(pending):
+        logs = {k: next(values) if torch.is_tensor(v) else v for k, v in raw.items()}
+        _check_finite(step, logs, history, run, ahead=len(pending) - 1 - i)
+        history.record(step, logs)
+        _notify(run.callbacks, "on_step", step, logs, history)
+        first = next(iter(logs.values()), math.nan)
+        run.running = first if run.running is None else 0.95 * run.running + 0.05 * first
+        bar.set_postfix({next(iter(logs), "loss"): f"{run.running:.4g}"}, refresh=False)
+
+
+def _read_back(tensors: list[torch.Tensor]) -> list[float]:
+    """The values of one-element tensors, in one device-to-host copy, exactly as ``.item()`` gives them:
+    float32 holds bf16/fp16/float32 values exactly; float64 only where needed (MPS has none)."""
+    device = tensors[0].device
+    wide = device.type != "mps" and any(t.dtype not in (torch.float32, torch.float16, torch.bfloat16) for t in tensors)
+    return torch.stack([t.to(device, torch.float64 if wide else torch.float32) for t in tensors]).tolist()
+
+
+def _one_step(run: _Run, step: int, history: History, bar: Any, guard: DeferredInterrupt) -> None:
+    """Run one step; read its losses now on the CPU, or at the next logging/eval/checkpoint/stop boundary."""
+    logs = _to_logs(run.step_fn(step), step, keep_device=True, keep_cpu=run.defer_cpu)
+    run.pending.append((step, logs))
+    evaluating = run.eval_fn is not None and (step % run.eval_every == 0 or step == run.steps)
+    on_device = any(torch.is_tensor(v) for v in logs.values())
+    if (not on_device or len(run.pending) >= run.log_every or evaluating or guard.requested
+            or (run.checkpoint is not None and step % run.checkpoint_every == 0) or step == run.steps):
+        _flush(run, history, bar)
+    if evaluating:
         run.evaluate(step, history)
-    return logs
 
 
 def _loop(run: _Run, history: History, start: int, progress: bool, desc: str) -> History:
     _set_mode(run.modules, training=True)
     bar = tqdm(total=run.steps, initial=start, desc=desc, disable=not progress, dynamic_ncols=True)
-    t0, step, running = time.perf_counter() - history.seconds, start, None
+    t0, step = time.perf_counter() - history.seconds, start
     with DeferredInterrupt() as guard:
         try:
             for step in range(start + 1, run.steps + 1):
-                logs = _one_step(run, step, history)
-                first = next(iter(logs.values()), math.nan)
-                running = first if running is None else 0.95 * running + 0.05 * first
-                bar.set_postfix({next(iter(logs), "loss"): f"{running:.4g}"}, refresh=False)
+                _one_step(run, step, history, bar, guard)
                 bar.update(1)
                 if step % run.checkpoint_every == 0 and step < run.steps:
                     history.seconds = time.perf_counter() - t0
@@ -305,55 +352,13 @@ def _loop(run: _Run, history: History, start: int, progress: bool, desc: str) ->
                 if guard.requested and step < run.steps:   # the step boundary: model, history, RNG agree
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
-            return _stop(run, history, start, t0, guard.forced)
+            return _stop(run, history, start, t0, guard.forced, bar)
         finally:
             bar.close()
     history.seconds = time.perf_counter() - t0
     run.save(step, history)
     _notify(run.callbacks, "on_end", history)
     return history
-
-
-def supervised_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
-                    batch_fn: Callable[[int], Any], grad_clip: float | None = None,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> StepFn:
-    """The usual update as a ``step_fn``: draw a batch, compute the loss, backpropagate, clip, step.
-
-    A ``scheduler`` (e.g. ``LambdaLR(optimizer, WarmupCosine(...))``) is stepped after every update; put it in
-    ``train(modules=...)`` beside the optimiser so that a resumed run continues the schedule where it stopped.
-    """
-    check_float("grad_clip", grad_clip, 0, low_open=True, none_ok=True)
-
-    def step_fn(step: int) -> Logs:
-        loss = loss_fn(model, batch_fn(step))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        return {"loss": loss.detach().item()}
-
-    return step_fn
-
-
-def lm_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: torch.Tensor, block_size: int,
-            batch_size: int, generator: torch.Generator | None = None, device: torch.device | str | None = None,
-            grad_clip: float | None = 1.0, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> StepFn:
-    """:func:`supervised_step` for a language model: each step trains on ``batch_size`` random windows of the
-    token ids ``data`` (``get_batch``); the model returns ``(logits, mean cross-entropy)`` as the course's
-    GPT, LSTM and MLP language models do."""
-    from aigc_course.data.text import get_batch
-
-    step_fn = supervised_step(model, optimizer, loss_fn=lambda m, batch: m(*batch)[1],
-                              batch_fn=lambda step: get_batch(data, block_size, batch_size, generator=generator,
-                                                              device=device),
-                              grad_clip=grad_clip, scheduler=scheduler)
-    if generator is not None:  # train() checkpoints it, so a resumed run draws the batches it would have
-        step_fn.generators = {"lm_step.generator": generator}
-    return step_fn
 
 
 class LivePlot:

@@ -1,8 +1,10 @@
 """Time every workload in every mode, compare with this device's matmul peak, print a table, write JSON.
 
 Modes: ``fp32`` (plain), ``autocast`` (bf16 autocast: the GPU's dtype, or bf16 on a CPU, which PyTorch
-supports but the course leaves off because it is rarely faster there) and ``compile`` (``nn.Module.compile``,
-TorchInductor; the first call, which compiles, is timed apart). A mode that fails is recorded with its error,
+supports but the course leaves off by default), ``fp16`` (float16 autocast: what a T4 or V100 gets, with a
+GradScaler in training), ``compile`` (``aigc_course.accel.speed_up(compile=True)``, TorchInductor; the first
+call, which compiles, is timed apart) and ``channels_last`` (``speed_up(channels_last=True)``: NHWC conv
+weights and images; only for workloads with convolutions). A mode that fails is recorded with its error,
 never hidden. Timings are measurements, never pass/fail checks.
 """
 
@@ -18,11 +20,12 @@ from pathlib import Path
 
 import torch
 
+from aigc_course.accel import speed_up
 from aigc_course.cost import matmul_peak, time_fn
 from aigc_course.device import autocast_dtype, get_device
 from benchmarks.workloads import MODELS, Workload, build
 
-MODES = ("fp32", "autocast", "compile")
+MODES = ("fp32", "autocast", "fp16", "compile", "channels_last")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -40,13 +43,17 @@ def mode_dtype(mode: str, device: torch.device) -> torch.dtype:
     """The dtype the matmuls of ``mode`` run in on ``device``."""
     if mode == "autocast":
         return autocast_dtype(device) or torch.bfloat16
-    return torch.float32
+    return torch.float16 if mode == "fp16" else torch.float32
 
 
 def _context(mode: str, device: torch.device) -> contextlib.AbstractContextManager:
-    if mode == "autocast":
+    if mode in ("autocast", "fp16"):
         return torch.autocast(device_type=device.type, dtype=mode_dtype(mode, device))
     return contextlib.nullcontext()
+
+
+def has_convolutions(w: Workload) -> bool:
+    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for mod in w.modules for m in mod.modules())
 
 
 def environment(device: torch.device) -> dict:
@@ -63,9 +70,12 @@ def environment(device: torch.device) -> dict:
 def time_workload(w: Workload, mode: str, device: torch.device, repeats: int, peak: float) -> dict:
     """One row of results: seconds per call, throughput and share of the peak."""
     first = None
+    if mode == "channels_last":
+        for m in w.modules:
+            speed_up(m, channels_last=True)
     if mode == "compile":
         for m in w.modules:
-            m.compile()
+            speed_up(m, compile=True)
         t0 = time.perf_counter()
         with _context(mode, device):
             w.step()
@@ -97,6 +107,8 @@ def run(models=MODELS, modes=MODES, quick: bool = False, repeats: int | None = N
                 print(f"  {model:5s} {mode:9s} ...", flush=True)
             try:
                 for w in build(model, quick, dev):
+                    if mode == "channels_last" and not has_convolutions(w):
+                        continue          # NHWC is a layout for 4-D conv tensors: nothing to change
                     rows.append(time_workload(w, mode, dev, repeats, peaks[str(mode_dtype(mode, dev))]))
             except Exception as err:  # a mode this machine cannot run: record why, go on
                 rows.append({"model": model, "kind": "train", "mode": mode, "error": f"{type(err).__name__}: "

@@ -38,3 +38,13 @@ def test_bad_names_are_rejected():
         main(["--quick", "--models", "nope"])
     with pytest.raises(ValueError, match="unknown model"):
         build("nope", True, torch.device("cpu"))
+
+
+def test_channels_last_and_fp16_modes_run_the_conv_workloads():
+    report = run(models=("gan", "lstm"), modes=("channels_last", "fp16"), quick=True, repeats=1, progress=False)
+    rows = report["results"]
+    assert {(r["model"], r["mode"]) for r in rows if r["mode"] == "channels_last"} == {("gan", "channels_last")}
+    for r in rows:
+        if r["model"] == "gan":
+            assert r["error"] is None, r["error"]
+    assert "float16" in str(report["peak_flops_per_s"])

@@ -218,3 +218,52 @@ def test_gan_step_rejects_bad_settings():
         gan.gan_step(g, d, opt_g, opt_d, _two_blobs, gan.latent_sampler(2), d_steps=0)
     with pytest.raises(ValueError, match="lr_d must be positive"):
         gan.gan_optimizers(g, d, lr_d=0)
+
+
+def _pair_and_opts(seed=0, cfg=None):
+    torch.manual_seed(seed)
+    g, d = gan.build_toy_gan(cfg or gan.ToyGANConfig.tiny())
+    return (g, d, *gan.gan_optimizers(g, d))
+
+
+@pytest.mark.parametrize("loss,d_steps", [("non_saturating", 1), ("minimax", 2), ("wgan-gp", 2)])
+def test_reusing_the_d_step_fakes_is_the_same_update_as_running_g_twice_on_the_same_z(loss, d_steps):
+    """With noise that repeats (the same z on every call), reuse_fakes=False runs G twice on z and
+    reuse_fakes=True once: the parameters must come out bit-identical."""
+    z = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(2))
+    out = []
+    for reuse in (False, True):
+        g, d, opt_g, opt_d = _pair_and_opts()
+        step = gan.gan_step(g, d, opt_g, opt_d, lambda n: real, lambda n: z, loss=loss, d_steps=d_steps,
+                            batch_size=32, rng=torch.Generator().manual_seed(3), reuse_fakes=reuse)
+        logs = [step(s) for s in range(4)]
+        out.append((logs, [p.detach().clone() for p in (*g.parameters(), *d.parameters())]))
+    (logs_a, params_a), (logs_b, params_b) = out
+    assert logs_a == logs_b
+    assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
+
+
+def test_reuse_fakes_runs_the_generator_once_per_iteration():
+    calls = {"n": 0}
+    for reuse, expected in ((False, 2), (True, 1)):
+        g, d, opt_g, opt_d = _pair_and_opts()
+        g.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+        calls["n"] = 0
+        step = gan.gan_step(g, d, opt_g, opt_d, lambda n: torch.randn(n, 2), lambda n: torch.randn(n, 2),
+                            batch_size=16, reuse_fakes=reuse)
+        step(1)
+        assert calls["n"] == expected
+
+
+def test_reused_fakes_still_train_a_conditional_gan():
+    cfg = gan.ToyGANConfig.tiny(num_classes=3)
+    g, d, opt_g, opt_d = _pair_and_opts(cfg=cfg)
+    labels = torch.arange(64) % 3
+    real = lambda n: (torch.randn(n, 2) + labels[:n, None].float(), labels[:n])
+    step = gan.gan_step(g, d, opt_g, opt_d, real, lambda n: torch.randn(n, 2), batch_size=64,
+                        sample_labels=lambda n: labels[torch.randperm(n)])
+    logs = step(1)
+    assert set(logs) == {"loss_d", "loss_g"} and all(math.isfinite(v) for v in logs.values())
+    with pytest.raises(TypeError, match="reuse_fakes"):
+        gan.gan_step(g, d, opt_g, opt_d, real, lambda n: torch.randn(n, 2), reuse_fakes="yes")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aigc_course.models.attention import causal_mask
+from aigc_course.models.attention import KVCache, causal_mask
 from aigc_course.models.transformer import GPT, Block, GPTConfig, flops_per_token, parameter_count
 
 
@@ -193,3 +193,20 @@ def test_gpt_generate_and_sampling_generate_follow_one_top_k_rule():
             model.generate(prompt, 2, top_k=bad)
         with pytest.raises(ValueError, match="top_k must be"):
             generate(model, prompt, 2, top_k=bad)
+
+
+def test_sliding_the_cache_is_not_exact_with_learned_positions():
+    """Why generate recomputes the window once it is full: reusing the cache with its oldest entry dropped
+    (and positions shifted down by one) gives other logits than the model applied to the window."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.nano(vocab_size=11, block_size=8)).eval()
+    idx = torch.randint(0, 11, (1, 9))
+    exact = model(idx[:, 1:])[0][:, -1]                         # the model on the last 8 tokens
+    caches = [KVCache() for _ in model.blocks]
+    model(idx[:, :8], caches=caches)                            # cache of positions 0..7
+    for c in caches:                                            # drop token 0; tokens 1..7 keep their K, V
+        c.k, c.v = c.k[:, :, 1:], c.v[:, :, 1:]
+    slid = model(idx[:, 8:], caches=caches)[0][:, -1]           # token 8 at position 7
+    assert (slid - exact).abs().max() > 1e-3
+    assert torch.equal(model.generate(idx, 3, top_k=1, use_cache=True),
+                       model.generate(idx, 3, top_k=1, use_cache=False))

@@ -259,3 +259,24 @@ def test_vae_step_dynamic_learns_the_grey_level_not_a_threshold():
     mean = model.sample(256, generator=torch.Generator().manual_seed(1)).mean(0)
     assert (mean - grey[0]).abs().max() < 0.12                                # the grey ramp, learnt
     assert (mean - binarize(grey[0])).abs().max() > 0.3                        # not its thresholded version
+
+
+def test_mlp_depth_one_is_the_standard_784_400_20_vae():
+    """Kingma & Welling's MNIST model (pytorch/examples vae): 784-400-(20 μ, 20 logvar) | 20-400-784."""
+    from aigc_course.models.vae import VAE, VAEConfig
+    model = VAE(VAEConfig(image_shape=(1, 28, 28), latent_dim=20, hidden=400, mlp_depth=1))
+    expected = (784 * 400 + 400) + (400 * 40 + 40) + (20 * 400 + 400) + (400 * 784 + 784)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 400), (400, 784), (400, 40), (20, 400)]
+    out, mu, logvar, z = model(torch.rand(3, 1, 28, 28))
+    assert out.shape == (3, 1, 28, 28) and mu.shape == logvar.shape == z.shape == (3, 20)
+
+
+def test_mlp_depth_adds_hidden_layers_each_side_and_is_validated():
+    from aigc_course.models.vae import VAE, VAEConfig
+    counts = [sum(isinstance(m, torch.nn.Linear) for m in VAE(VAEConfig.tiny(mlp_depth=d)).modules())
+              for d in (1, 2, 3)]
+    assert counts == [4, 6, 8]
+    with pytest.raises(ValueError, match="mlp_depth"):
+        VAEConfig.tiny(mlp_depth=0)

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aigc_course.validation import check_fields, positive_int, positive_ints
+from aigc_course.accel import loggable
+from aigc_course.validation import check_bool, check_fields, positive_int, positive_ints
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU}
 GENERATOR_LOSSES = ("non_saturating", "minimax", "wasserstein")
@@ -240,7 +241,7 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
              sample_latent: Callable[[int], Tensor], *, loss: str = "non_saturating", d_steps: int = 1,
              batch_size: int = 128, gp_weight: float = 10.0,
              sample_labels: Callable[[int], Tensor] | None = None,
-             rng: torch.Generator | None = None) -> Callable[[int], dict[str, float]]:
+             rng: torch.Generator | None = None, reuse_fakes: bool = True) -> Callable[[int], dict[str, float]]:
     """A ``step_fn`` for :func:`aigc_course.train.train`: ``d_steps`` updates of D, then one of G.
 
     - ``sample_real(B)`` returns real points (B, ...) or, for a conditional GAN, ``(points, labels)``.
@@ -250,38 +251,49 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
       G minimises :func:`wasserstein_generator_loss`).
     - ``sample_labels(B)``: labels for the fakes of a conditional GAN (default: the real batch's labels).
     - ``rng``: the generator for the gradient penalty's mixing weights (reproducible runs).
+    - ``reuse_fakes`` (default): the G step scores the last D step's fakes G(z) (with D as updated), instead
+      of drawing new noise and running G again. G is unchanged between the two, so this is the same
+      update as running G twice on the same z — one generator forward per iteration fewer (≈ 8 % of a
+      DCGAN iteration's FLOPs); the noise stream differs from ``reuse_fakes=False`` (one draw per iteration
+      fewer), so seeded runs are not bit-identical across the flag, only equal in distribution.
+    Losses are floats on the CPU and device tensors on a GPU (:func:`aigc_course.accel.loggable`).
     Returns ``{"loss_d", "loss_g"}`` (the last D step's loss) and, for WGAN-GP, ``"gp"``."""
     _check_step_args(loss, d_steps, batch_size)
+    check_bool("reuse_fakes", reuse_fakes)
     g_kind = "wasserstein" if loss == "wgan-gp" else loss
 
-    def d_update() -> tuple[dict[str, float], Tensor | None]:
+    def d_update(keep: bool) -> tuple[dict, Tensor | None, tuple | None]:
         real, real_labels = _split(sample_real(batch_size))
         fake_labels = real_labels if (real_labels is None or sample_labels is None) else sample_labels(batch_size)
-        with torch.no_grad():
+        with torch.set_grad_enabled(keep):                 # keep: G's graph is reused by the G step
             fake = _call(generator, sample_latent(batch_size), fake_labels)                # (B, ...)
-        real_logits, fake_logits = _call(discriminator, real, real_labels), _call(discriminator, fake, fake_labels)
+        real_logits = _call(discriminator, real, real_labels)
+        fake_logits = _call(discriminator, fake.detach(), fake_labels)                     # no gradient into G
         logs = {}
         if loss == "wgan-gp":
             gp = gradient_penalty(discriminator, real, fake, fake_labels, generator=rng)
             loss_d = critic_loss(real_logits, fake_logits) + gp_weight * gp
-            logs["gp"] = gp.item()
+            logs["gp"] = loggable(gp)
         else:
             loss_d = discriminator_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        return {"loss_d": loss_d.item(), **logs}, real_labels
+        return {"loss_d": loggable(loss_d), **logs}, real_labels, ((fake, fake_labels) if keep else None)
 
-    def step_fn(step: int) -> dict[str, float]:
-        for _ in range(d_steps):
-            logs, real_labels = d_update()
-        labels = real_labels if (real_labels is None or sample_labels is None) else sample_labels(batch_size)
-        fake = _call(generator, sample_latent(batch_size), labels)                         # (B, ...)
-        loss_g = generator_loss(_call(discriminator, fake, labels), kind=g_kind)
+    def step_fn(step: int) -> dict[str, float | Tensor]:
+        for i in range(d_steps):
+            logs, real_labels, kept = d_update(keep=reuse_fakes and i == d_steps - 1)
+        if kept is not None:                               # G has not changed since it made these fakes
+            fake, labels = kept
+        else:
+            labels = real_labels if (real_labels is None or sample_labels is None) else sample_labels(batch_size)
+            fake = _call(generator, sample_latent(batch_size), labels)                     # (B, ...)
+        loss_g = generator_loss(_call(discriminator, fake, labels), kind=g_kind)          # D after its update
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        return {"loss_d": logs.pop("loss_d"), "loss_g": loss_g.item(), **logs}
+        return {"loss_d": logs.pop("loss_d"), "loss_g": loggable(loss_g), **logs}
 
     return step_fn
 

@@ -180,12 +180,13 @@ class GPT(nn.Module):
         return torch.stack(maps)
 
     def _next_logits(self, idx: Tensor, caches: list[KVCache] | None, fresh: int) -> Tensor:
-        """Logits (B, V) for the token after idx; with caches, only the ``fresh`` newest tokens are run."""
-        if caches is None:
+        """Logits (B, V) for the token after idx; with caches, only the ``fresh`` newest tokens are run.
+
+        Once the sequence outgrows block_size the window slides, and no cached key or value stays valid
+        (see :meth:`generate`): the window is recomputed in full, without building a cache it cannot reuse.
+        """
+        if caches is None or len(caches[0]) + fresh > self.cfg.block_size:
             return self(idx[:, -self.cfg.block_size:])[0][:, -1]
-        if len(caches[0]) + fresh > self.cfg.block_size:    # absolute positions would overflow: start over
-            caches[:] = [KVCache() for _ in self.blocks]
-            fresh = min(idx.size(1), self.cfg.block_size)
         return self(idx[:, -fresh:], caches=caches)[0][:, -1]
 
     @torch.no_grad()
@@ -196,8 +197,18 @@ class GPT(nn.Module):
         Each step samples from softmax(logits / temperature), restricted to the top_k most likely tokens
         (exactly k of them, even when logits tie, as :func:`aigc_course.sampling.top_k_filter`: top_k=1 is
         greedy). With ``use_cache`` each step runs only the newest token and reuses the keys and values of
-        the earlier ones (same result as recomputing everything; once the sequence outgrows block_size the
-        window slides and the cache is rebuilt each step).
+        the earlier ones (same result as recomputing everything) — until the sequence outgrows block_size.
+        From then on each step recomputes the last block_size tokens, exactly as ``use_cache=False``: with
+        learned *absolute* positions no cached entry survives a slide. When the window moves by one, the
+        token that sat at position i now sits at i − 1, so its layer-0 input tok + pos[i − 1] differs from
+        the tok + pos[i] its cached key and value were computed from, and every layer above inherits the
+        change; the dropped first token also changed what every later token attended to. Keeping the cache
+        and dropping its oldest entry is therefore a different (approximate) model, not this one
+        (``tests/test_transformer.py`` shows the logits differ). Relative or rotary positions would fix
+        only the first cause, not the second (beyond layer 0 a key depends on every earlier token in the
+        window); only a model *defined* with sliding-window attention, where a token's keys are computed
+        once from the tokens before it and never recomputed, can reuse them. So a generation of N ≫
+        block_size tokens costs ≈ N full-window forwards either way (``benchmarks/README.md`` measures it).
         """
         check_token_ids("idx", idx, self.cfg.vocab_size)
         if idx.dim() != 2:

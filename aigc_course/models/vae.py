@@ -97,6 +97,7 @@ class VAEConfig:
     obs_sigma: float = 0.1        # gaussian only: the decoder's fixed pixel noise σ; the loss scaled by σ²
                                   # is ½‖x − x̂‖² + σ² KL, so σ acts like √β (β = σ²)
     num_classes: int = 0          # > 0 makes a conditional VAE: encoder and decoder also see one_hot(y)
+    mlp_depth: int = 2            # mlp only: hidden layers on each side (1: the standard 784-400-20 VAE)
 
     def __post_init__(self) -> None:
         check_fields(self)  # every field of the annotated type (TypeError / ValueError naming it)
@@ -111,6 +112,7 @@ class VAEConfig:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        check_int("mlp_depth", self.mlp_depth, 1)
         if self.hidden < 1 or self.width < 1 or self.num_classes < 0 or self.obs_sigma <= 0:
             raise ValueError(f"hidden and width must be positive, num_classes >= 0 and obs_sigma > 0; got "
                              f"hidden={self.hidden}, width={self.width}, num_classes={self.num_classes}, "
@@ -142,6 +144,14 @@ def _cat(h: Tensor, onehot: Tensor | None) -> Tensor:
     return h if onehot is None else torch.cat([h, onehot.to(h.dtype)], dim=1)
 
 
+def _hidden_layers(first_in: int, hid: int, n: int) -> list[nn.Module]:
+    """``n`` Linear + ReLU layers of width ``hid``, the first reading ``first_in`` features."""
+    layers: list[nn.Module] = []
+    for i in range(n):
+        layers += [nn.Linear(first_in if i == 0 else hid, hid), nn.ReLU()]
+    return layers
+
+
 class VAE(nn.Module):
     """Encoder q(z|x[, y]) and decoder p(x|z[, y]); ``decode`` returns logits (bernoulli) or means (gaussian)."""
 
@@ -150,9 +160,10 @@ class VAE(nn.Module):
         self.cfg = cfg
         c, h, w = cfg.image_shape
         k, hid = cfg.num_classes, cfg.hidden
+        extra = cfg.mlp_depth - 1 if cfg.arch == "mlp" else 1     # hidden layers after the first, per side
         if cfg.arch == "mlp":
             self.enc_body = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hid), nn.ReLU())   # (B, hid)
-            self.dec_body = nn.Sequential(nn.Linear(hid, hid), nn.ReLU(), nn.Linear(hid, c * h * w))
+            self.dec_body = nn.Sequential(*_hidden_layers(hid, hid, extra), nn.Linear(hid, c * h * w))
             feat = hid
         else:
             wd = cfg.width
@@ -167,7 +178,8 @@ class VAE(nn.Module):
                 nn.Unflatten(1, self._feat_shape),                            # (B, 2wd, H/4, W/4)
                 nn.ConvTranspose2d(2 * wd, wd, 4, 2, 1), nn.ReLU(),           # (B, wd, H/2, W/2)
                 nn.ConvTranspose2d(wd, c, 4, 2, 1))                           # (B, C, H, W)
-        self.enc_head = nn.Sequential(nn.Linear(feat + k, hid), nn.ReLU(), nn.Linear(hid, 2 * cfg.latent_dim))
+        self.enc_head = nn.Sequential(*_hidden_layers(feat + k, hid, extra),
+                                      nn.Linear(hid if extra else feat + k, 2 * cfg.latent_dim))   # (B, 2Z)
         self.dec_in = nn.Sequential(nn.Linear(cfg.latent_dim + k, hid), nn.ReLU())
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
