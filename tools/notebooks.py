@@ -1,6 +1,6 @@
 """Keep notebook pairs tidy: ``python tools/notebooks.py sync [PATH ...]`` re-pairs every chapter and solution
 (or only the given ones, by .py or .ipynb path): .py percent twin <-> .ipynb, newest wins; it sets the python3
-kernel and strips outputs from the .ipynb files.
+kernel, strips outputs from the .ipynb files and puts the Colab set-up cell first among the code cells.
 
 ``python tools/notebooks.py check`` prints every pair that disagrees (exit 1 if any) - the same check
 ``tests/test_pairing.py`` runs.
@@ -8,6 +8,7 @@ kernel and strips outputs from the .ipynb files.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,39 @@ import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = ROOT / "pyproject.toml"
 FOLDERS = ("chapters", "solutions")
+COLAB_TAG = "colab-setup"
+
+
+def repository_url() -> str:
+    """The course's public repository, from pyproject.toml's [project.urls] (one place to change it)."""
+    text = PYPROJECT.read_text(encoding="utf-8")
+    match = re.search(r'^Repository\s*=\s*"([^"]+)"', text, re.M)
+    if match is None:
+        raise RuntimeError("pyproject.toml needs [project.urls] Repository = \"https://github.com/...\"")
+    return match.group(1).rstrip("/")
+
+
+def colab_cell_source() -> str:
+    """The first code cell of every notebook: installs the course on Colab, does nothing anywhere else."""
+    return (
+        "# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.\n"
+        "import sys\n"
+        "\n"
+        "if \"google.colab\" in sys.modules:\n"
+        "    import subprocess\n"
+        "\n"
+        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", "
+        f"\"aigc-course @ git+{repository_url()}\"], check=True)")
+
+
+def with_colab_cell(nb) -> None:
+    """Put the Colab cell first among the code cells (after the title cell), replacing an older copy."""
+    nb.cells = [c for c in nb.cells if COLAB_TAG not in c.metadata.get("tags", [])]
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    cell = nbformat.v4.new_code_cell(colab_cell_source(), metadata={"tags": [COLAB_TAG]})
+    nb.cells.insert(first_code, cell)
 
 
 def notebook_paths() -> list[Path]:
@@ -48,6 +81,10 @@ def pair_problems(ipynb: Path) -> list[str]:
     raw = nbformat.read(ipynb, as_version=4)
     if any(c.get("outputs") or c.get("execution_count") for c in raw.cells if c.cell_type == "code"):
         problems.append(f"{rel}: committed with outputs or execution counts; run `make sync` to strip them")
+    colab = [c for c in raw.cells if COLAB_TAG in c.metadata.get("tags", [])]
+    if len(colab) != 1 or colab[0].source != colab_cell_source() or \
+            raw.cells.index(colab[0]) != next(i for i, c in enumerate(raw.cells) if c.cell_type == "code"):
+        problems.append(f"{rel}: the Colab set-up cell is missing, changed or not the first code cell; run `make sync`")
     if raw.metadata.get("kernelspec", {}).get("name") != "python3":
         problems.append(f"{rel}: no python3 kernelspec (JupyterLab would ask for a kernel); run `make sync`")
     return problems
@@ -61,6 +98,7 @@ def sync(only: list[str] | None = None) -> None:
         py = ipynb.with_suffix(".py")
         newest = max((p for p in (ipynb, py) if p.exists()), key=lambda p: p.stat().st_mtime)
         nb = jupytext.read(newest)
+        with_colab_cell(nb)
         nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
         for cell in nb.cells:
             if cell.cell_type == "code":
