@@ -10,6 +10,15 @@
 # position — unchosen, or chosen with a draw ≥ 0.9 — keeps its token, so the model must predict a token it
 # can see 10 % of the time and cannot trust any input blindly.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %% tags=["exercise"]
 import torch
 
@@ -69,6 +78,6 @@ def my_lora_parameters(d_in, d_out, r):
     return r * (d_in + d_out)
 
 
-ch11.lora_parameters(my_lora_parameters, strict=True)
 print(f"GPT-2, rank 8 on c_attn: {12 * my_lora_parameters(768, 2304, 8):,} parameters, "
       f"{12 * my_lora_parameters(768, 2304, 8) / 124_439_808:.2%} of 124,439,808")
+ch11.lora_parameters(my_lora_parameters, strict=True)
