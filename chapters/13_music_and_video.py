@@ -14,8 +14,9 @@
 #   time, shape identity and smoothness as measures, and what a clip costs compared with an image.
 #
 # **Prerequisites**: chapters 05 (VAE), 07 (GPT), 08 (text generation), 09 (evaluation).
-# **Time**: about an hour to read; a full run takes about 12 minutes on a 2-core CPU (see the end).
-# FAST mode runs in under a minute.
+# **Time**: about an hour to read. A full run took about 50 minutes on a *shared* 2-core CPU (load average
+# 4–7; the transformer's training is most of it); on an idle machine it has not been timed yet. Workshop mode
+# (`AIGC_MODE=workshop`) cuts the budgets; FAST mode runs in under a minute.
 
 # %%
 from aigc_course.config import banner, budget, fast_mode
@@ -304,18 +305,19 @@ for k, per_tok, per_step in zip(names, tok_loss, step_loss):
 fig
 
 # %% [markdown]
-# What a full run reached (see the summary for the figures): the GPT is below the LSTM, and both are far
-# below the best n-gram — a 16th-note step costs the GPT about a bit and a half, where the n-gram needs
-# more than twice that. The claims below hold the full run to it.
+# What a full run reached (2-core CPU, 1 200 steps each): the GPT at 0.68 nats/token, well below the best
+# Kneser–Ney n-gram (0.85 for $n = 7$). Where the LSTM lands depends on the budget: at 600 steps it was
+# *ahead* of the GPT (0.82 against 0.87) and ran several times faster per step on the CPU; the GPT needs the
+# longer run to overtake it — the same shape as chapter 08. Read the printed table for this run's LSTM.
 
 # %%
 from aigc_course.claims import claim
 
-gap_lstm = ladder["LSTM"]["loss"] - ladder["GPT"]["loss"]
-gap_ngram = ladder[f"{best_n}-gram (KN)"]["loss"] - ladder["GPT"]["loss"]
-claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.30, high=0.36)
-claim("ch13 LSTM minus GPT val NLL (nats/token)", gap_lstm, stated=0.02, low=0.0)
-claim("ch13 n-gram minus GPT val NLL (nats/token)", gap_ngram, stated=0.3, low=0.15)
+claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.68, high=0.75)
+claim("ch13 n-gram minus GPT val NLL (nats/token)", ladder[f"{best_n}-gram (KN)"]["loss"] - ladder["GPT"]["loss"],
+      stated=0.17, low=0.08)
+print(f"LSTM minus GPT: {ladder['LSTM']['loss'] - ladder['GPT']['loss']:+.3f} nats/token "
+      f"(positive: the GPT is ahead)")
 
 # %% [markdown]
 # ## 5. New chorales, looked at and listened to
@@ -416,8 +418,12 @@ ax_iv.legend(fontsize=8)
 fig
 
 # %% [markdown]
-# **The target.** The GPT's rate of parallel fifths should be much closer to Bach's than to random notes':
-# at least 5 times closer.
+# **The target** was a GPT whose rate of parallel fifths is at least 5 times closer to Bach's than to random
+# notes'. A full run did **not** reach it: its rate came out about half-way between the two (the ratio
+# below was 0.9). The loss has learnt which notes go together in a chord, but avoiding parallel
+# fifths is a rule about *pairs of successive chords in two voices*, a much rarer signal; models that do
+# learn it (DeepBach, Coconet) train for hours, and sample with the rule's context on both sides. At this
+# budget the honest result is the measurement itself.
 
 # %%
 bach_5 = parallel_motion(val_pieces)["fifth_rate"]
@@ -426,7 +432,8 @@ gpt_par = parallel_motion(samples["GPT"])
 closer = abs(gpt_par["fifth_rate"] - rand_5) / max(abs(gpt_par["fifth_rate"] - bach_5), 1e-6)
 print(f"parallel fifths per two-voice move: Bach {bach_5:.4%}, random {rand_5:.4%}, GPT {gpt_par['fifth_rate']:.4%} "
       f"({gpt_par['fifths']} in {gpt_par['moves']:,} moves): {closer:.1f}x closer to Bach than to random")
-claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=10.0, low=5.0)
+claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=0.9,
+      low=0.2, high=5.0)
 
 # %% [markdown]
 # **Memorisation** (chapter 09): the longest run of whole steps of a sample found verbatim in one training
@@ -657,10 +664,12 @@ ch13.motion_residual(my_residual)
 # - Music becomes data as a **grid** (pitch + onset per voice per 16th note) and as **tokens** that name
 #   voice and action; both round-trip exactly, and MIDI and a 30-line Karplus–Strong synthesiser make the
 #   results something you can open and hear.
-# - The chapter 08 ladder carries over unchanged: on held-out chorales the GPT beats the LSTM and both
-#   beat Kneser–Ney n-grams; per 16th-note step the GPT needs about a bit and a half.
-# - **Music theory is a metric**: Bach's parallel-fifth rate is a tenth of random notes', and a good model
-#   reproduces it; interval histograms and key consistency say more than the loss alone.
+# - The chapter 08 ladder carries over unchanged: on held-out chorales the GPT (0.68 nats/token after
+#   1 200 steps) is far below the best Kneser–Ney n-gram (0.85); the LSTM is ahead at short budgets and
+#   cheaper per step on a CPU.
+# - **Music theory is a metric**: Bach's parallel-fifth rate is a tenth of random notes'. At this budget
+#   the GPT's rate sits about half-way between — the loss alone would not have told you that its voice
+#   leading is unlearnt.
 # - **Video = images + time**: a VAE that sees all frames at once keeps shape and motion; the same VAE
 #   frame by frame produces a slideshow of unrelated shapes. A clip holds F times the pixels of an image,
 #   and generators that work frame by frame or by many denoising passes pay F times or more.
@@ -675,4 +684,6 @@ ch13.motion_residual(my_residual)
 # "DeepBach" (2017); Huang et al., "Counterpoint by Convolution" (2017) and "Music Transformer" (2018);
 # Cuthbert & Ariza, "music21" (2010); Ho et al., "Video Diffusion Models" (2022).
 #
-# **What a full run reached** on a 2-core CPU: see the claims above.
+# **What a full run reached** on a shared 2-core CPU: GPT 0.68 nats/token on held-out chorales against
+# 0.85 for the best n-gram; parallel fifths about half-way between Bach's and random notes' (the 5× target
+# not reached). The `claim` cells hold a full run to these figures.
