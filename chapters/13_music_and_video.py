@@ -14,8 +14,9 @@
 #   time, shape identity and smoothness as measures, and what a clip costs compared with an image.
 #
 # **Prerequisites**: chapters 05 (VAE), 07 (GPT), 08 (text generation), 09 (evaluation).
-# **Time**: about an hour to read; a full run takes about 12 minutes on a 2-core CPU (see the end).
-# FAST mode runs in under a minute.
+# **Time**: about an hour to read. A full run took about 50 minutes on a *shared* 2-core CPU (load average
+# 4–7; the transformer's training is most of it); on an idle machine it has not been timed yet. Workshop mode
+# (`AIGC_MODE=workshop`) cuts the budgets; FAST mode runs in under a minute.
 
 # %%
 from aigc_course.config import banner, budget, fast_mode
@@ -304,18 +305,19 @@ for k, per_tok, per_step in zip(names, tok_loss, step_loss):
 fig
 
 # %% [markdown]
-# What a full run reached (see the summary for the figures): the GPT is below the LSTM, and both are far
-# below the best n-gram — a 16th-note step costs the GPT about a bit and a half, where the n-gram needs
-# more than twice that. The claims below hold the full run to it.
+# What a full run reached (1 200 steps each, the same batches): GPT 0.68 nats/token (2.72 nats = 3.9 bits
+# per 16th step), LSTM 0.75, best Kneser–Ney n-gram 0.85 ($n = 7$). The order depends on the budget: in a
+# 600-step run the LSTM was *ahead* (0.82 against the GPT's 0.87); the GPT needs the longer run to overtake
+# it — the same shape as chapter 08. (Wall times in the table are from a shared machine and say little.)
 
 # %%
 from aigc_course.claims import claim
 
-gap_lstm = ladder["LSTM"]["loss"] - ladder["GPT"]["loss"]
-gap_ngram = ladder[f"{best_n}-gram (KN)"]["loss"] - ladder["GPT"]["loss"]
-claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.30, high=0.36)
-claim("ch13 LSTM minus GPT val NLL (nats/token)", gap_lstm, stated=0.02, low=0.0)
-claim("ch13 n-gram minus GPT val NLL (nats/token)", gap_ngram, stated=0.3, low=0.15)
+claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.68, high=0.75)
+claim("ch13 n-gram minus GPT val NLL (nats/token)", ladder[f"{best_n}-gram (KN)"]["loss"] - ladder["GPT"]["loss"],
+      stated=0.17, low=0.08)
+claim("ch13 LSTM minus GPT val NLL (nats/token)", ladder["LSTM"]["loss"] - ladder["GPT"]["loss"], stated=0.073,
+      low=0.0)
 
 # %% [markdown]
 # ## 5. New chorales, looked at and listened to
@@ -416,8 +418,15 @@ ax_iv.legend(fontsize=8)
 fig
 
 # %% [markdown]
-# **The target.** The GPT's rate of parallel fifths should be much closer to Bach's than to random notes':
-# at least 5 times closer.
+# **The target** was a GPT whose rate of parallel fifths is at least 5 times closer to Bach's than to random
+# notes'. A full run did **not** reach it, and by far: the GPT wrote parallel fifths in 3.8 % of two-voice
+# moves (93 of 2 423), eight times *more* than random notes (0.46 %) and ninety times Bach's (0.04 %); its
+# parallel octaves are as frequent. Its samples move voices in lock-step, block chords sliding together.
+# Yet its melodic-interval histogram is the closest to Bach's of all models (JS 0.033 bits against the
+# LSTM's 0.12): the loss rewards each voice's line and each chord, while the rule against parallels is
+# about *two voices across two chords*, a rare and non-local signal. Models that learn it (DeepBach,
+# Coconet) train for hours and sample with context on both sides. At this budget the measurement is the
+# result — and a reason never to judge generated music by its loss alone.
 
 # %%
 bach_5 = parallel_motion(val_pieces)["fifth_rate"]
@@ -426,7 +435,10 @@ gpt_par = parallel_motion(samples["GPT"])
 closer = abs(gpt_par["fifth_rate"] - rand_5) / max(abs(gpt_par["fifth_rate"] - bach_5), 1e-6)
 print(f"parallel fifths per two-voice move: Bach {bach_5:.4%}, random {rand_5:.4%}, GPT {gpt_par['fifth_rate']:.4%} "
       f"({gpt_par['fifths']} in {gpt_par['moves']:,} moves): {closer:.1f}x closer to Bach than to random")
-claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=10.0, low=5.0)
+claim("ch13 GPT parallel-fifth rate (share of two-voice moves)", gpt_par["fifth_rate"], stated=0.038,
+      low=0.01)
+claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=0.89,
+      high=5.0)
 
 # %% [markdown]
 # **Memorisation** (chapter 09): the longest run of whole steps of a sample found verbatim in one training
@@ -555,10 +567,24 @@ show_table(quality, digits=3)
 image_grid(torch.cat([generated["frame by frame"][:2], generated["space-time"][:2]]).flatten(0, 1), nrow=4,
            title="rows 1-2: frame by frame; rows 3-4: space-time VAE")
 
+# %% [markdown]
+# What a full run reached (1 500 steps each): **neither generator makes consistent clips** — 0.4 % of the
+# space-time VAE's clips and none of the frame-by-frame ones pass all four tests, against 69 % of real clips
+# (the judge's own errors are why the ceiling is not 100 %). The two fail differently. Frame by frame, every
+# frame is a plausible sprite but the "motion" jumps (residual 0.19, against 0.007 for real clips) and the
+# shape changes (identity 0.63). The space-time VAE keeps the shape better (0.75) and its motion is smooth
+# (residual 0.023), but it barely moves: the median travel is 0.05 against 0.38 in the data. A VAE with a
+# Bernoulli likelihood is pulled toward the *mean* clip, and the mean of clips moving every which way is a
+# blob that stays near the middle. That is the case for the sharper generators of chapter 10 (diffusion),
+# which pay for it with many network passes per sample — see the cost below.
+
 # %%
 st, fbf = quality["space-time"], quality["frame by frame"]
-claim("ch13 space-time VAE consistent clips (share)", st["consistent"], stated=0.6, low=0.4)
-claim("ch13 frame-by-frame consistent clips (share)", fbf["consistent"], stated=0.0, high=0.05)
+claim("ch13 space-time VAE motion residual (median)", st["residual (median)"], stated=0.023, high=0.06)
+claim("ch13 frame-by-frame motion residual (median)", fbf["residual (median)"], stated=0.19, low=0.1)
+claim("ch13 space-time VAE travel (median)", st["travel (median)"], stated=0.049, high=0.2)
+claim("ch13 consistent clips, best generator (share)", max(st["consistent"], fbf["consistent"]), stated=0.004,
+      high=0.1)
 
 # %% [markdown]
 # ## 9. Why video is expensive
@@ -657,13 +683,17 @@ ch13.motion_residual(my_residual)
 # - Music becomes data as a **grid** (pitch + onset per voice per 16th note) and as **tokens** that name
 #   voice and action; both round-trip exactly, and MIDI and a 30-line Karplus–Strong synthesiser make the
 #   results something you can open and hear.
-# - The chapter 08 ladder carries over unchanged: on held-out chorales the GPT beats the LSTM and both
-#   beat Kneser–Ney n-grams; per 16th-note step the GPT needs about a bit and a half.
-# - **Music theory is a metric**: Bach's parallel-fifth rate is a tenth of random notes', and a good model
-#   reproduces it; interval histograms and key consistency say more than the loss alone.
-# - **Video = images + time**: a VAE that sees all frames at once keeps shape and motion; the same VAE
-#   frame by frame produces a slideshow of unrelated shapes. A clip holds F times the pixels of an image,
-#   and generators that work frame by frame or by many denoising passes pay F times or more.
+# - The chapter 08 ladder carries over unchanged: on held-out chorales the GPT (0.68 nats/token after
+#   1 200 steps) is below the LSTM (0.75) and the best Kneser–Ney n-gram (0.85); at 600 steps the LSTM was
+#   ahead.
+# - **Music theory is a metric**: Bach's parallel-fifth rate is a tenth of random notes'. The GPT, best by
+#   loss and by interval histogram, writes parallel fifths eight times *more* often than random notes — the
+#   loss alone would not have told you that its voice leading is unlearnt.
+# - **Video = images + time**: the VAE frame by frame makes a slideshow (jumping positions, changing
+#   shapes); the same VAE over whole clips is smooth but mean-seeking — it hardly moves. Neither passes the
+#   consistency test that 69 % of real clips pass. A clip holds F times the pixels of an image; a one-pass
+#   VAE decodes it in about the time of one image (1.1×), while frame-by-frame and many-step generators
+#   pay F times or more.
 #
 # **Pitfalls**: splitting train and validation by window instead of by piece (transposed copies leak);
 # a piano roll without onsets (repeated notes vanish); judging samples only by ear, or only by loss;
@@ -675,4 +705,8 @@ ch13.motion_residual(my_residual)
 # "DeepBach" (2017); Huang et al., "Counterpoint by Convolution" (2017) and "Music Transformer" (2018);
 # Cuthbert & Ariza, "music21" (2010); Ho et al., "Video Diffusion Models" (2022).
 #
-# **What a full run reached** on a 2-core CPU: see the claims above.
+# **What a full run reached** on a shared 2-core CPU (54 min at load 4–7): GPT 0.68 nats/token on held-out
+# chorales, LSTM 0.75, 7-gram 0.85; GPT parallel fifths 3.8 % of moves (Bach 0.04 %, random 0.46 %: the 5×
+# target not reached); longest copied run from training: median 6 steps for GPT samples, 16 for held-out
+# Bach; video: consistent clips 0.4 % (space-time VAE) and 0 % (frame by frame) against 69 % for real clips.
+# The `claim` cells hold a full run to these figures.
