@@ -12,6 +12,15 @@
 # **Prerequisites**: Python and a first acquaintance with PyTorch tensors. **Time**: 20 minutes to read;
 # the code runs in about 1 minute on a laptop CPU (seconds on a GPU).
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import banner, budget, data_dir, run_mode
 

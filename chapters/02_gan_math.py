@@ -16,6 +16,15 @@
 # **Time needed:** about 4 minutes on a 2-core CPU (full mode; a workshop, `AIGC_MODE=workshop`, trains
 # shorter where the text allows); under a minute on a GPU.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import budget, banner
 print(banner())

@@ -22,6 +22,15 @@
 # far more often than chance (97.6 % in a measured workshop run). (FAST mode is for CI only; its numbers mean
 # nothing.)
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import banner, budget
 

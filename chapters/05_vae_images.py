@@ -19,6 +19,15 @@
 #
 # Open `aigc_course/models/vae.py` and `aigc_course/widgets/latent_explorer.py` beside this notebook.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.claims import claim
 

@@ -23,6 +23,15 @@
 #
 # Open `aigc_course/metrics.py`, `aigc_course/cost.py` and `aigc_course/scaling.py` beside this notebook.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.claims import claim
 

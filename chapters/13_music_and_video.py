@@ -18,6 +18,15 @@
 # 4–7; the transformer's training is most of it); on an idle machine it has not been timed yet. Workshop mode
 # (`AIGC_MODE=workshop`) cuts the budgets; FAST mode runs in under a minute.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import banner, budget, fast_mode
 

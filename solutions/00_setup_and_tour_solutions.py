@@ -8,6 +8,15 @@
 # **Exercise 1 — accuracy.** The predicted class is the index of the largest logit (`argmax` over the class
 # dimension); accuracy is the mean of the 0/1 "prediction equals label" indicator.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %% tags=["exercise"]
 import torch
 

@@ -4,6 +4,15 @@
 # Each cell is the exercise from `chapters/01_generative_models.ipynb` with the answer filled in, checked
 # strictly (`strict=True`: a wrong answer raises).
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import budget, banner
 print(banner())

@@ -4,6 +4,15 @@
 # Each cell below is the chapter's exercise cell with the answer filled in, checked strictly (a wrong answer
 # raises). Try the exercises yourself first.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import banner
 

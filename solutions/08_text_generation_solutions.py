@@ -10,6 +10,15 @@
 # Perplexity is $e^{\mathcal{L}}$: base $e$ because the loss is in nats, and a *mean*, not a sum, so that it
 # does not grow with the length of the text.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %% tags=["exercise"]
 import math
 

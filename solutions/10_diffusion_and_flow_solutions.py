@@ -4,6 +4,15 @@
 # Each exercise of `chapters/10_diffusion_and_flow.ipynb`, solved and explained. Every cell calls its checker
 # with `strict=True`, so a wrong answer stops the notebook.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %%
 from aigc_course.config import banner
 

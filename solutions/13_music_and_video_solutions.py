@@ -10,6 +10,15 @@
 # note of pitch `p` is `2 + p - low`. A rest is a rest whatever its onset flag; a sounding cell without an
 # onset is a hold.
 
+# %% tags=["colab-setup"]
+# On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
 # %% tags=["exercise"]
 from aigc_course.exercises import ch13
 
