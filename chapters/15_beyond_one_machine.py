@@ -29,8 +29,8 @@
 # - the exact `torchrun` commands for several GPUs and several machines, with checkpoints that resume.
 #
 # **Prerequisites**: chapter 07 (the GPT), chapter 09 (parameters, FLOPs, cost).
-# **Time**: 30 minutes to read; the code starts a few 2-process runs and takes 2–3 minutes on a 2-core CPU in
-# full mode (FAST mode: under a minute). No GPU needed: on CPUs the processes talk through `gloo`; on GPUs the
+# **Time**: 30 minutes to read; the code starts a few runs of 1–4 processes and took 47 s in full mode on our
+# 2-core CPU (load average 1.4; FAST mode: about 30 s). No GPU needed: on CPUs the processes talk through `gloo`; on GPUs the
 # same code uses `nccl`.
 #
 # Open `aigc_course/distributed.py` and `aigc_course/zero.py` beside this notebook.
