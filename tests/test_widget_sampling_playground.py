@@ -46,6 +46,10 @@ def test_bad_input_is_reported_not_raised(setup):
         sample_text(model, tok, "ab", temperature=0.0)
     with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]"):
         sample_text(model, tok, "ab", top_p=1.5)
+    with pytest.raises(ValueError, match=r"^length must be .*-5"):        # its own name, not max_new_tokens
+        sample_text(model, tok, "ab", length=-5)
+    with pytest.raises(TypeError, match=r"^length must be"):
+        sample_text(model, tok, "ab", length=2.5)
 
 
 def test_widget_headless(setup):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from aigc_course.sampling import ModelFn, distinct_n, generate, sequence_nll
+from aigc_course.validation import check_int
 from aigc_course.widgets import LABEL_STYLE, int_in
 
 
@@ -40,6 +41,8 @@ def sample_text(model_fn: ModelFn, tokenizer, prompt: str, temperature: float = 
     cannot encode (or an empty prompt) comes back as ``error`` rather than an exception, so a widget can
     show it. Invalid knob values (temperature ≤ 0, top_p outside (0, 1]) still raise ``ValueError``.
     """
+    check_int("length", length, 0)        # named here: generate() would call it max_new_tokens
+    check_int("seed", seed, 0)
     if not prompt:
         return SampleResult(prompt, error="the prompt is empty: type at least one character to start from")
     try:
