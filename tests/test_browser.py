@@ -60,6 +60,9 @@ CHAPTERS: dict[str, list[Widget]] = {
     "06_attention": [Widget("viewer.widget", 3)],
     "08_text_generation": [Widget("playground.widget", 6)],
     "09_evaluation_and_cost": [Widget("calculator = widgets.interactive(", 4)],
+    "10_diffusion_and_flow": [Widget("scrubber.widget", 3)],
+    "11_pretrain_finetune": [Widget("explorer = finetune_compare(", 1)],
+    "13_music_and_video": [Widget("player.widget", 2)],
 }
 
 # What a widget shows, minus its own controls (a slider's readout changes with the slider itself; that proves
@@ -383,7 +386,8 @@ def typed_into_readout(page, root) -> None:
 # ------------------------------------------------------------------------------ the list, and the control
 
 
-DISPLAYS = re.compile(r"^(\w+)\.widget\s*$|^(\w+)\s*=\s*(?:widgets\.)?interactive\(|^toy_explorer\(\)\s*$", re.M)
+DISPLAYS = re.compile(r"^(\w+)\.widget\s*$|^(\w+)\s*=\s*(?:widgets\.)?interactive\(|^toy_explorer\(\)\s*$"
+                      r"|^(\w+)\s*=\s*finetune_compare\(", re.M)
 
 
 def test_every_displayed_widget_is_listed():
