@@ -60,6 +60,7 @@ def finetune_compare(models: Mapping[str, SequenceClassifier], tokenizer, classe
         except ValueError as err:
             print(f"⚠️ {err}")
             return str(err)
+        print(f"classified: {text!r}")         # which text the bars are for (the box updates on Enter)
         print(summary)
         display(fig)
         return summary
