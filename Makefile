@@ -19,7 +19,7 @@ help:
 	@echo "make unit | notebooks | browser | pairing | lint   run one part of 'make test'"
 	@echo "make sync     re-pair every .ipynb with its .py twin (or only NB=\"chapters/03_x.py ...\")"
 	@echo "make bench    benchmarks of the reference models on this device"
-	@echo "make book     the course as a static HTML book in build/book/html (FAST outputs; FULL=1: full-mode outputs)"
+	@echo "make book     the course as a static HTML book in build/book/html (FAST outputs; FULL=1: full-mode outputs; FROM=dir: the notebooks make verify KEEP=dir executed)"
 	@echo "make doctor   what this machine has: Python, torch, device, data sets"
 	@echo "make verify   every chapter and solution in full mode (MODE=workshop possible): claims table"
 	@echo "make workshop-test | nbgrader COURSE=dir | ddp NPROC=2   JupyterHub, nbgrader, torchrun (workshop/README.md)"
@@ -79,7 +79,7 @@ bench: install
 	$(PY) -m benchmarks
 
 book: install
-	$(PY) tools/book.py $(if $(FULL),--full) --jobs $(WORKERS)
+	$(PY) tools/book.py $(if $(FULL),--full) $(if $(FROM),--executed $(FROM)) --jobs $(WORKERS)
 	AIGC_REQUIRE_BOOK=1 $(PY) -m pytest tests/test_book.py -m book -q -p no:xdist
 
 doctor: install
@@ -103,7 +103,7 @@ clean:
 # measured against stated, in verify-report.md. Exits non-zero when a claim or a cell fails.
 MODE ?= full
 verify: install
-	$(PY) tools/verify.py --mode $(MODE)
+	$(PY) tools/verify.py --mode $(MODE) $(if $(KEEP),--keep $(KEEP))
 
 # every chapter's main training, briefly, on the GPU (DEVICE=cpu to try it here): losses fall, the CPU's
 # semantics hold, a throughput table (tools/gpu_check.py)

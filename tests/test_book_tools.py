@@ -52,3 +52,24 @@ def test_inline_display_math_gets_lines_of_its_own():
     nb.cells = [nbformat.v4.new_markdown_cell("of one point is\n$$p(x) = \\int p(x|z)\\,dz \\tag{4.1}$$\nWhen it")]
     book.display_math_as_blocks(nb)
     assert nb.cells[0].source == "of one point is\n\n$$p(x) = \\int p(x|z)\\,dz \\tag{4.1}$$\n\nWhen it"
+
+
+def test_an_executed_copy_is_adopted_with_its_errors_and_a_missing_one_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "SRC", tmp_path / "src")
+    executed = tmp_path / "kept"
+    executed.mkdir()
+    view = {"output_type": "display_data", "data": {VIEW: {"model_id": "gone"}, "text/plain": "VBox(...)"},
+            "metadata": {}}
+    nb = _notebook([view], {})
+    nb.metadata.pop("widgets")                       # kept by a run that did not store widget state
+    failing = nbformat.v4.new_code_cell("1/0")
+    failing.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                              traceback=[])]
+    nb.cells.append(failing)
+    nbformat.write(nb, executed / "03_x.ipynb")
+    run = book.adopt(Path("chapters/03_x.ipynb"), executed)
+    assert run["error"] == "cell 1: ZeroDivisionError: division by zero"
+    adopted = nbformat.read(tmp_path / "src" / "chapters" / "03_x.ipynb", as_version=4)
+    assert "run the notebook to use it" in adopted.cells[0].outputs[0]["text"]
+    missing = book.adopt(Path("chapters/04_y.ipynb"), executed)
+    assert "no executed copy" in missing["error"] and "04_y.ipynb" in missing["error"]

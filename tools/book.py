@@ -1,7 +1,9 @@
 """Build the course as a static HTML book: ``python tools/book.py [--full] [--jobs N]`` (``make book``).
 
 1. Execute every chapter and solution notebook (nbclient, widget state stored) into ``build/book/src`` — in FAST
-   mode by default (what CI checks), in full mode with ``--full`` (the published edition).
+   mode by default (what CI checks), in full mode with ``--full`` (the published edition). ``--executed DIR``
+   executes nothing and takes the notebooks a full run already executed (``make verify KEEP=DIR`` writes them):
+   the published edition without running the course twice.
 2. Replace each widget's live view by a snapshot: the outputs its Output widgets held when the cell finished
    (the figure and text the widget showed at its initial values), since a static page has no kernel.
 3. Write the front page (the README's course map) and the table of contents (chapters, then solutions).
@@ -67,6 +69,23 @@ def execute(path: Path, mode: str, timeout: int) -> dict:
             "error": error}
 
 
+def adopt(path: Path, executed: Path) -> dict:
+    """Take ``path``'s already-executed copy from the folder ``executed`` (same file name) instead of running it."""
+    source = executed / path.name
+    if not source.exists():
+        return {"notebook": f"{path.parent.name}/{path.name}", "seconds": 0.0,
+                "error": f"no executed copy {source} (run `make verify KEEP={executed}` first)"}
+    nb = nbformat.read(source, as_version=4)
+    errors = [f"cell {i}: {o.get('ename')}: {str(o.get('evalue'))[:200]}" for i, c in enumerate(nb.cells)
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    snapshot_widgets(nb)
+    display_math_as_blocks(nb)
+    target = SRC / path.parent.name / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return {"notebook": f"{path.parent.name}/{path.name}", "seconds": 0.0, "error": errors[0] if errors else None}
+
+
 def _walk(model_id: str, models: dict, seen: set) -> list[dict]:
     """The states of a widget and of everything inside it, depth first."""
     if model_id in seen or model_id not in models:
@@ -102,6 +121,8 @@ def _snapshot(view: dict, models: dict) -> list:
                                            "its controls]\n")
         return [note] + [nbformat.from_dict(o) for o in held]
     text = " ".join(t for t in map(_as_text, states) if t)
+    if not states:          # executed without its widget state (nbclient's store_widget_state off)
+        text = "[an interactive widget: run the notebook to use it]"
     return [nbformat.v4.new_output("stream", name="stdout", text=text + "\n")] if text else []
 
 
@@ -163,16 +184,20 @@ def write_sources() -> None:
     (SRC / "index.md").write_text("\n".join(lines), encoding="utf-8")
 
 
-def build(mode: str, jobs: int, timeout: int, only: str | None = None) -> int:
+def build(mode: str, jobs: int, timeout: int, only: str | None = None, executed: Path | None = None) -> int:
     shutil.rmtree(BUILD, ignore_errors=True)
     SRC.mkdir(parents=True)
     start = time.time()
     paths = [p for p in notebooks() if only is None or p.match(only)]
     if not paths:
         raise SystemExit(f"--only {only!r} matches no notebook of chapters/ or solutions/")
-    print(f"== executing {len(paths)} notebooks in {mode} mode on {jobs} processes")
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        runs = list(pool.map(execute, paths, [mode] * len(paths), [timeout] * len(paths)))
+    if executed is not None:
+        print(f"== {len(paths)} notebooks as executed in {executed}")
+        runs = [adopt(p, executed) for p in paths]
+    else:
+        print(f"== executing {len(paths)} notebooks in {mode} mode on {jobs} processes")
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            runs = list(pool.map(execute, paths, [mode] * len(paths), [timeout] * len(paths)))
     for run in runs:
         print(f"  {run['notebook']:<55} {run['seconds']:7.1f} s  {'ERROR: ' + run['error'] if run['error'] else ''}")
     write_sources()
@@ -195,11 +220,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="execute in full mode (the published edition)")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
     parser.add_argument("--timeout", type=int, default=3000, help="seconds one cell may take (default 3000)")
+    parser.add_argument("--executed", type=Path, default=None,
+                        help="use the executed notebooks in this folder (make verify KEEP=...), run nothing")
     parser.add_argument("--only", help="a glob: build only the matching notebooks (e.g. '*/04_*'), for drafts")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    return build("full" if args.full else "fast", args.jobs, args.timeout, args.only)
+    if args.executed is not None and not args.executed.is_dir():
+        parser.error(f"--executed must be a folder of executed notebooks, got {str(args.executed)!r}")
+    mode = "full" if args.full or args.executed is not None else "fast"
+    return build(mode, args.jobs, args.timeout, args.only, args.executed)
 
 
 if __name__ == "__main__":
