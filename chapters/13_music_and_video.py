@@ -550,10 +550,10 @@ print(f"longest copied run, in 16th steps: GPT samples {copy_gpt}, held-out Bach
 print(f"median: GPT {np.median(copy_gpt):.0f} steps ({np.median(copy_gpt) / 16:.1f} bars), "
       f"held-out Bach {np.median(copy_val):.0f} steps")
 claim("ch13 GPT samples: median longest run copied from training (16th steps)", float(np.median(copy_gpt)),
-      stated=10, high=16)
+      stated=10.5, high=16)
 
 # %% [markdown]
-# A full run: the GPT's samples copy at most a few beats (median 10 sixteenths, 0.6 bars) — less than held-out
+# A full run: the GPT's samples copy at most a few beats (median 10.5 sixteenths, 0.7 bars) — less than held-out
 # Bach shares with the training pieces anyway (median 16: cadences, repeated chords). No memorisation.
 
 # %% [markdown]
@@ -831,6 +831,6 @@ ch13.motion_residual(my_residual)
 # nats/token on held-out chorales, 7-gram 0.854, GPT 0.900 (GPT below both: not reached at 600 steps); GPT
 # parallel fifths 1.5 % of moves (Bach 0.04 %, random 0.46 %: the 5× target not reached; the GPT keeps a
 # fifth in 13 % of the moves that start on one, Bach in 0.3 %); longest copied run from training: median
-# 10 steps for GPT samples, 16 for held-out Bach; video: no consistent clips from either flow model against
+# 10.5 steps for GPT samples, 16 for held-out Bach; video: no consistent clips from either flow model against
 # 32 % of real clips, motion residual 0.043 (space-time) and 0.25 (frame by frame) against 0.021 for real
 # clips. The `claim` cells hold a full run to these figures.
