@@ -670,7 +670,7 @@ generated = {name: sample_flow_clips(net, N_GEN, FRAMES, ODE_STEPS, generator=g,
 quality = {"real clips (ceiling)": ceiling}
 quality.update({name: clip_quality(judge, c, smooth_limit, min_travel) for name, c in generated.items()})
 show_table(quality, digits=3)
-image_grid(torch.cat([generated["frame by frame"][:2], generated["space-time"][:4]]).flatten(0, 1), nrow=FRAMES,
+image_grid(torch.cat([generated["frame by frame"][:2], generated["space-time"][:4]]).flatten(0, 1), nrow=6,
            title="rows 1-2: frame by frame; rows 3-6: space-time (time runs left to right)")
 
 # %% [markdown]
