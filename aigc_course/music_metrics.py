@@ -89,9 +89,11 @@ def parallel_motion(chorales: Chorale | Iterable[Chorale]) -> dict[str, float]:
     At the moments where some voice starts a note, look at each pair of voices from one moment to the
     next. A *move* is when both voices change pitch; it is a parallel fifth (octave) when both go the same
     way and the interval between them is a perfect fifth (octave or unison, i.e. 0 mod 12) before and after,
-    counted modulo the octave. Returns the counts and the shares of moves.
+    counted modulo the octave. Returns the counts and the shares of moves, and the two factors of the fifth
+    rate: fifth_rate = (moves that start on a fifth / moves) × (fifths / moves that start on a fifth), i.e.
+    how often two moving voices stand a fifth apart, and how often they then keep it in similar motion.
     """
-    moves = fifths = octaves = 0
+    moves = fifths = octaves = from_fifth = 0
     for c in _pieces(chorales):
         moments = np.flatnonzero(c.onset.any(axis=1))
         p = c.pitch[moments].astype(int)                                     # (M, 4)
@@ -104,11 +106,13 @@ def parallel_motion(chorales: Chorale | Iterable[Chorale]) -> dict[str, float]:
                 similar = moving & (np.sign(di) == np.sign(dj))
                 a, b = (before[:, i] - before[:, j]) % 12, (after[:, i] - after[:, j]) % 12
                 moves += int(moving.sum())
+                from_fifth += int((moving & (a == 7)).sum())
                 fifths += int((similar & (a == 7) & (b == 7)).sum())
                 octaves += int((similar & (a == 0) & (b == 0)).sum())
     share = 1 / max(moves, 1)
-    return {"moves": moves, "fifths": fifths, "octaves": octaves,
-            "fifth_rate": fifths * share, "octave_rate": octaves * share}
+    return {"moves": moves, "fifths": fifths, "octaves": octaves, "from_fifth": from_fifth,
+            "fifth_rate": fifths * share, "octave_rate": octaves * share,
+            "start_on_fifth": from_fifth * share, "keep_fifth": fifths / max(from_fifth, 1)}
 
 
 # ---------------------------------------------------------------------------------------------- keys

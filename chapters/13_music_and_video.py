@@ -10,12 +10,13 @@
 # - the chapter 08 ladder (n-gram, LSTM, GPT) on Bach's chorales, in nats per token and per 16th note;
 # - how to judge generated music with music theory: pitch and interval statistics, voice ranges,
 #   parallel fifths, key, and copying from the training set;
-# - video as "images with a time axis": moving shapes, a VAE over whole clips against frames drawn one at a
-#   time, shape identity and smoothness as measures, and what a clip costs compared with an image.
+# - video as "images with a time axis": moving shapes, chapter 10's flow matching over whole clips against
+#   frames drawn one at a time, shape identity and smoothness as measures, and what a clip costs compared
+#   with an image.
 #
-# **Prerequisites**: chapters 05 (VAE), 07 (GPT), 08 (text generation), 09 (evaluation).
-# **Time**: about an hour to read. A full run took about 50 minutes on a *shared* 2-core CPU (load average
-# 4–7; the transformer's training is most of it); on an idle machine it has not been timed yet. Workshop mode
+# **Prerequisites**: chapters 07 (GPT), 08 (text generation), 09 (evaluation), 10 (flow matching).
+# **Time**: about an hour to read. A full run took 8.9 minutes on one core of a shared 2-core CPU (load
+# average 3.4–4.9; the two language models and the two flow models are most of it). Workshop mode
 # (`AIGC_MODE=workshop`) cuts the budgets; FAST mode runs in under a minute.
 
 # %% tags=["colab-setup"]
@@ -263,7 +264,7 @@ from aigc_course.models.rnn import LSTMConfig, LSTMLM
 from aigc_course.models.transformer import GPT, GPTConfig
 from aigc_course.train import LivePlot, WarmupCosine, lm_step, train
 
-STEPS = budget(full=1200, fast=6, workshop=250)
+STEPS = budget(full=600, fast=6, workshop=100)
 BATCH = 32
 val_dev = val_win.to(device)
 
@@ -274,7 +275,7 @@ def fit(name, model, lr):
     sched = LambdaLR(opt, WarmupCosine(STEPS, warmup=max(1, STEPS // 20)))
     step_fn = lm_step(model, opt, train_ids, BLOCK, BATCH, generator=torch.Generator().manual_seed(1),
                       device=device, scheduler=sched)
-    every = max(1, STEPS // budget(full=6, fast=2))
+    every = max(1, STEPS // budget(full=4, fast=2))
     history = train(step_fn, STEPS, modules={"model": model, "opt": opt, "sched": sched},
                     eval_fn=lambda: {"val": window_nll(model, val_dev)}, eval_every=every,
                     callbacks=[LivePlot(every=every)], desc=name)
@@ -314,19 +315,24 @@ for k, per_tok, per_step in zip(names, tok_loss, step_loss):
 fig
 
 # %% [markdown]
-# What a full run reached (1 200 steps each, the same batches): GPT 0.68 nats/token (2.72 nats = 3.9 bits
-# per 16th step), LSTM 0.75, best Kneser–Ney n-gram 0.85 ($n = 7$). The order depends on the budget: in a
-# 600-step run the LSTM was *ahead* (0.82 against the GPT's 0.87); the GPT needs the longer run to overtake
-# it — the same shape as chapter 08. (Wall times in the table are from a shared machine and say little.)
+# What a full run reached (600 steps each, the same batches, one core): **the GPT is last** — LSTM 0.835
+# nats/token (3.34 nats = 4.8 bits per 16th step), best Kneser–Ney n-gram 0.854 ($n = 7$), GPT 0.900. The
+# target (GPT below both at the same CPU budget) is not reached at the chapter's budget of 600 steps; the
+# n-gram is done after one pass of counting, while the networks are still learning (the live plots).
+# Chapter 08 found the same shape on text — the recurrent net learns faster at first, the transformer
+# overtakes it later. An earlier version of this
+# chapter trained both for twice the steps (a 54-minute chapter) and there the order was reversed, GPT
+# first; set `STEPS = budget(full=1200, ...)` to see it. (Wall times come from a shared machine.)
 
 # %%
 from aigc_course.claims import claim
 
-claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.68, high=0.75)
+claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.90, high=0.95)
+claim("ch13 LSTM val NLL (nats/token)", ladder["LSTM"]["loss"], stated=0.835, high=0.88)
 claim("ch13 n-gram minus GPT val NLL (nats/token)", ladder[f"{best_n}-gram (KN)"]["loss"] - ladder["GPT"]["loss"],
-      stated=0.17, low=0.08)
-claim("ch13 LSTM minus GPT val NLL (nats/token)", ladder["LSTM"]["loss"] - ladder["GPT"]["loss"], stated=0.073,
-      low=0.0)
+      stated=-0.046, high=0.0)
+claim("ch13 LSTM minus GPT val NLL (nats/token)", ladder["LSTM"]["loss"] - ladder["GPT"]["loss"], stated=-0.065,
+      high=0.0)
 
 # %% [markdown]
 # ## 5. New chorales, looked at and listened to
@@ -337,18 +343,19 @@ claim("ch13 LSTM minus GPT val NLL (nats/token)", ladder["LSTM"]["loss"] - ladde
 # %%
 from aigc_course.models.chorale_lm import sample_chorales, well_formed_share
 
-N_SAMPLES = budget(full=32, fast=2, workshop=16)
+N_SAMPLES = budget(full=32, fast=2, workshop=8)
+N_NGRAM_SAMPLES = budget(full=12, fast=2, workshop=4)       # the n-gram samples slowly: a full table per token
 SAMPLE_STEPS = budget(full=128, fast=16, workshop=128)
 samples = {}
 for name, entry in ladder.items():
-    g = torch.Generator().manual_seed(0)
-    block = BLOCK if name in ("LSTM", "GPT") else ngram.cfg.n - 1
-    if name in ("LSTM", "GPT"):
-        g = torch.Generator(device=device).manual_seed(0)
+    neural = name in ("LSTM", "GPT")
+    g = torch.Generator(device=device if neural else "cpu").manual_seed(0)
     t0 = time.perf_counter()
-    samples[name] = sample_chorales(entry["model"], tok, N_SAMPLES, SAMPLE_STEPS, temperature=1.0, top_p=0.95,
-                                    block_size=block, generator=g, device=device if name in ("LSTM", "GPT") else "cpu")
-    print(f"{name}: {N_SAMPLES} chorales in {time.perf_counter() - t0:.1f} s, "
+    n_draw = N_SAMPLES if neural else N_NGRAM_SAMPLES
+    samples[name] = sample_chorales(entry["model"], tok, n_draw, SAMPLE_STEPS, temperature=1.0, top_p=0.95,
+                                    block_size=BLOCK if neural else ngram.cfg.n - 1, generator=g,
+                                    device=device if neural else "cpu")
+    print(f"{name}: {n_draw} chorales in {time.perf_counter() - t0:.1f} s, "
           f"mean length {np.mean([len(c) for c in samples[name]]):.0f} steps")
 gpt_tokens = tok.encode_many(samples["GPT"])
 print(f"GPT tokens in the right voice slot: {well_formed_share(tok, gpt_tokens.tolist()):.1%}")
@@ -428,14 +435,7 @@ fig
 
 # %% [markdown]
 # **The target** was a GPT whose rate of parallel fifths is at least 5 times closer to Bach's than to random
-# notes'. A full run did **not** reach it, and by far: the GPT wrote parallel fifths in 3.8 % of two-voice
-# moves (93 of 2 423), eight times *more* than random notes (0.46 %) and ninety times Bach's (0.04 %); its
-# parallel octaves are as frequent. Its samples move voices in lock-step, block chords sliding together.
-# Yet its melodic-interval histogram is the closest to Bach's of all models (JS 0.033 bits against the
-# LSTM's 0.12): the loss rewards each voice's line and each chord, while the rule against parallels is
-# about *two voices across two chords*, a rare and non-local signal. Models that learn it (DeepBach,
-# Coconet) train for hours and sample with context on both sides. At this budget the measurement is the
-# result — and a reason never to judge generated music by its loss alone.
+# notes'. Measured on the samples above:
 
 # %%
 bach_5 = parallel_motion(val_pieces)["fifth_rate"]
@@ -444,10 +444,96 @@ gpt_par = parallel_motion(samples["GPT"])
 closer = abs(gpt_par["fifth_rate"] - rand_5) / max(abs(gpt_par["fifth_rate"] - bach_5), 1e-6)
 print(f"parallel fifths per two-voice move: Bach {bach_5:.4%}, random {rand_5:.4%}, GPT {gpt_par['fifth_rate']:.4%} "
       f"({gpt_par['fifths']} in {gpt_par['moves']:,} moves): {closer:.1f}x closer to Bach than to random")
-claim("ch13 GPT parallel-fifth rate (share of two-voice moves)", gpt_par["fifth_rate"], stated=0.038,
-      low=0.01)
-claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=0.89,
-      high=5.0)
+
+# %% [markdown]
+# A full run: the GPT wrote parallel fifths in 1.5 % of two-voice moves (33 of 2 225), three times random
+# notes' 0.46 % and 36 times Bach's 0.04 %: **the target is missed**, by far — the GPT is *further* from
+# Bach than random notes are (0.7×, not ≥ 5×). The LSTM (1.9 %) and the 7-gram (3.3 %) are worse still;
+# their parallel octaves are as frequent (table above). Is the measure at fault, the decoding, the
+# temperature, or the model?
+
+# %% [markdown]
+# **Is it the metric?** Before blaming the model, test the measure on music whose answer we know. Give a
+# Bach chorale an alto that shadows the soprano a fifth below (alto = soprano − 7 at every step): every
+# soprano move is then a parallel fifth between those two voices. And the samples are measured through
+# the tokens and the lenient decoder, so run Bach through the same path: it must come back unchanged.
+
+# %%
+from aigc_course.data.music import REST, Chorale
+
+
+def shadow_alto(chorale, interval=7):
+    """The chorale with its alto replaced by the soprano ``interval`` semitones lower: parallel fifths."""
+    pitch, onset = chorale.pitch.copy(), chorale.onset.copy()
+    pitch[:, 1] = np.where(pitch[:, 0] == REST, REST, pitch[:, 0] - interval)
+    onset[:, 1] = onset[:, 0]
+    return Chorale(pitch, onset, f"{chorale.name} (alto = soprano - {interval})")
+
+
+laden = parallel_motion([shadow_alto(c) for c in val_pieces])
+through_tokens = [tok.decode(tok.encode(c), strict=False) for c in val_pieces]
+assert parallel_motion(through_tokens) == parallel_motion(val_pieces)       # the samples' path changes nothing
+assert laden["fifth_rate"] > 100 * bach_5                                   # a fifth-laden piece is caught
+print(f"alto shadowing the soprano: {laden['fifth_rate']:.1%} of moves are parallel fifths "
+      f"({laden['fifths']} in {laden['moves']:,}); Bach {bach_5:.2%}; Bach through tokens: the same")
+
+# %% [markdown]
+# The metric is sound. So split the rate into its two factors: how often two moving voices **stand** a
+# fifth apart (harmony), and how often, standing a fifth apart, they **keep** it by moving the same way
+# (voice leading):
+#
+# rate = (moves that start on a fifth / moves) × (parallel fifths / moves that start on a fifth).
+
+# %%
+def fifth_factors(pieces):
+    par = parallel_motion(pieces)
+    return {"parallel 5ths": par["fifth_rate"], "start on a 5th": par["start_on_fifth"],
+            "keep the 5th": par["keep_fifth"], "moves per step": par["moves"] / sum(len(c) for c in pieces)}
+
+
+bach_openings = [Chorale(c.pitch[:SAMPLE_STEPS], c.onset[:SAMPLE_STEPS], c.name) for c in val_pieces]
+factors = {"Bach (held out)": fifth_factors(val_pieces), "Bach, first 8 bars": fifth_factors(bach_openings),
+           "random notes": fifth_factors(random_notes(val_pieces))}
+factors.update({name: fifth_factors(pieces) for name, pieces in samples.items()})
+show_table(factors)
+
+# %% [markdown]
+# And the temperature: is it the sampler's fault? Colder sampling (T = 0.7) keeps only the model's surest
+# choices; if the model knew the rule and temperature 1 merely let through its mistakes, the parallels would
+# drop with it.
+
+# %%
+cold_samples = sample_chorales(gpt, tok, N_SAMPLES // 2, SAMPLE_STEPS, temperature=0.7, top_p=0.95, block_size=BLOCK,
+                               generator=torch.Generator(device=device).manual_seed(0), device=device)
+show_table({"GPT, T = 1.0": factors["GPT"], "GPT, T = 0.7": fifth_factors(cold_samples)})
+
+# %% [markdown]
+# What a full run found, factor by factor:
+#
+# - **The metric and the decoding are sound.** The shadowing alto is caught (20 % of moves), Bach through
+#   the tokens and the lenient decoder measures the same as Bach, and Bach's first 8 bars — the length of
+#   a sample — have the rate of whole pieces (0.02 % against 0.04 %).
+# - **Harmony is learnt.** Two moving voices stand a fifth apart in 11–16 % of the models' moves, as in
+#   Bach (12.5 %); random notes do so by chance (8.4 % ≈ 1/12).
+# - **Voice leading is not.** Standing on a fifth, Bach moves on to another fifth in the same direction in
+#   0.3 % of cases — the rule at work; random notes in 5.4 %, by chance; the GPT in 13 %, the LSTM in 15 %,
+#   the 7-gram in 21 %. The models slide chord shapes: the next chord is a plausible chord and each voice a
+#   plausible line, which is what the per-token loss rewards; that two voices keep their interval costs
+#   nothing in that loss. The rule is about *two voices across two chords*, a rare, non-local signal.
+# - **Temperature is not the fix.** At T = 0.7 the rate halves (0.8 %), but only because the music stops:
+#   0.13 moves per step against 0.63 at T = 1 and Bach's 0.87 — the samples freeze into held chords.
+#
+# So random notes are a weak floor for this measure (they seldom stand on a fifth), and the model, not the
+# measure, is what fails. Models that learn the rule (DeepBach, Coconet) train for hours and sample with
+# context on both sides of a note. At a laptop's 10 minutes the measurement is the result — and a reason
+# never to judge generated music by its loss alone.
+
+# %%
+claim("ch13 GPT parallel-fifth rate (share of two-voice moves)", gpt_par["fifth_rate"], stated=0.0148, low=0.006)
+claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=0.71, high=5.0)
+claim("ch13 GPT keeps a fifth in similar motion (share)", gpt_par["keep_fifth"], stated=0.13, low=0.05)
+claim("ch13 GPT moves per step at T = 0.7 (Bach: 0.87)", fifth_factors(cold_samples)["moves per step"], stated=0.13,
+      high=0.4)
 
 # %% [markdown]
 # **Memorisation** (chapter 09): the longest run of whole steps of a sample found verbatim in one training
@@ -463,6 +549,12 @@ copy_val = [longest_copy(c, train_pieces, tok) for c in val_pieces[:n_check]]
 print(f"longest copied run, in 16th steps: GPT samples {copy_gpt}, held-out Bach {copy_val}")
 print(f"median: GPT {np.median(copy_gpt):.0f} steps ({np.median(copy_gpt) / 16:.1f} bars), "
       f"held-out Bach {np.median(copy_val):.0f} steps")
+claim("ch13 GPT samples: median longest run copied from training (16th steps)", float(np.median(copy_gpt)),
+      stated=10.5, high=16)
+
+# %% [markdown]
+# A full run: the GPT's samples copy at most a few beats (median 10.5 sixteenths, 0.7 bars) — less than held-out
+# Bach shares with the training pieces anyway (median 16: cadences, repeated chords). No memorisation.
 
 # %% [markdown]
 # ## 7. Play with it
@@ -500,9 +592,9 @@ player.widget
 from aigc_course.data.clips import load_clips, motion_residual, track_centres
 from aigc_course.viz import image_grid
 
-FRAMES, SIZE = 8, 32
-clips = load_clips(budget(full=6000, fast=200, workshop=3000), FRAMES, SIZE, seed=0)
-test_clips = load_clips(budget(full=500, fast=60), FRAMES, SIZE, seed=1)
+FRAMES, SIZE = 8, 16
+clips = load_clips(budget(full=6000, fast=200, workshop=2000), FRAMES, SIZE, seed=0)
+test_clips = load_clips(budget(full=500, fast=60, workshop=300), FRAMES, SIZE, seed=1)
 print(f"{len(clips)} training clips of {FRAMES} frames, {SIZE}x{SIZE}; factors per frame: shape, scale, "
       f"rotation, x, y")
 image_grid(clips.frames[:4].flatten(0, 1), nrow=4, title="four clips, one per row (time runs left to right)")
@@ -531,7 +623,7 @@ from aigc_course.models.video import clip_quality, travel
 
 frames_flat = clips.frames.flatten(0, 1)
 frame_labels = clips.labels.repeat_interleave(FRAMES)
-judge = train_classifier(frames_flat, frame_labels, steps=budget(full=800, fast=10, workshop=400), progress=True)
+judge = train_classifier(frames_flat, frame_labels, steps=budget(full=500, fast=10, workshop=200), progress=True)
 smooth_limit = float(motion_residual(track_centres(test_clips.frames)).quantile(0.95))
 min_travel = float(travel(test_clips.frames).quantile(0.05))
 ceiling = clip_quality(judge, test_clips.frames, smooth_limit, min_travel)
@@ -539,85 +631,103 @@ print(f"real clips: {ceiling}\n(smoothness limit {smooth_limit:.4f}: the data's 
       f"least travel {min_travel:.3f}: its 5th)")
 
 # %% [markdown]
-# **Two generators from chapter 05's VAE.** (a) *Frame by frame*: the conv VAE trained on single frames,
-# sampled 8 times — every frame is drawn on its own. (b) *Space-time*: the same conv VAE, but a clip's 8
-# frames are its 8 channels, so one latent vector decodes to a whole clip and the first convolution sees all
-# frames at each place. Same optimiser, same number of steps.
-#
-# (A diffusion model of chapter 10 over clips would be the modern choice — Ho et al., 2022 — but it needs
-# many network passes per sample; on a laptop CPU the VAE lets us see the point in minutes.)
+# **Two generators from chapter 10's flow matching** (eq. 10.14), the same U-Net and optimiser.
+# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (half the steps: a frame is the
+# easier target, and no training makes independent draws agree) and run 8
+# times per clip — every frame is drawn on its own. (b) *Space-time*: the U-Net with 8 channels, one per
+# frame, so a clip is one 8-channel image: every convolution mixes all frames at each place, the attention
+# at 8 × 8 sees the whole clip, and one run of the flow ODE draws all 8 frames together (the idea of Ho et
+# al.'s video diffusion, 2022, with time folded into channels). An earlier version of this chapter used
+# chapter 05's VAE here: over whole clips it was pulled to the *mean* clip, a blob that hardly moves; a
+# flow model has no such pull towards the mean.
 
 # %%
-from aigc_course.models.vae import VAE, vae_step
-from aigc_course.models.video import (as_channels, clip_vae_config, sample_clips, sample_independent_frames,
-                                      seconds_per_call)
+from aigc_course.models.flow import EMA, generative_step
+from aigc_course.models.unet import UNet
+from aigc_course.models.video import clip_unet_config, sample_flow_clips, seconds_per_call, training_images
+from aigc_course.train import WarmupCosine
 
-VAE_STEPS = budget(full=1500, fast=5, workshop=400)
+FLOW_STEPS = budget(full=400, fast=4, workshop=100)         # the clip model's; single frames get half
 video_models = {}
-for name, cfg, data in [("frame by frame", clip_vae_config(1, SIZE, latent_dim=6), frames_flat),
-                        ("space-time", clip_vae_config(FRAMES, SIZE, latent_dim=10), as_channels(clips.frames))]:
-    seed_everything(0)
-    vae = VAE(cfg).to(device)
-    opt = torch.optim.Adam(vae.parameters(), lr=2e-3)
-    hist = train(vae_step(vae, opt, data.to(device), batch_size=64), VAE_STEPS, modules={"vae": vae},
-                 desc=name)
-    video_models[name] = vae.eval()
-    print(f"{name}: -ELBO {hist.last('-ELBO'):.1f} nats per sample, {sum(p.numel() for p in vae.parameters()):,} "
-          f"parameters, {hist.seconds:.0f} s")
+for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 2), ("space-time", FRAMES, FLOW_STEPS)]:
+    torch.manual_seed(0)
+    net = UNet(clip_unet_config(channels, SIZE)).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    lr = LambdaLR(opt, WarmupCosine(n_steps, warmup=min(50, n_steps), floor=0.05))
+    ema = EMA(net, decay=0.99)
+    step = generative_step(net, opt, training_images(clips.frames, channels).to(device), objective="flow",
+                           batch_size=64, scheduler=lr)
+    hist = train(step, n_steps, modules={"net": net, "opt": opt}, callbacks=[ema], desc=name)
+    video_models[name] = ema.model
+    print(f"{name}: {n_steps} steps, flow loss {hist.last('loss'):.3f}, "
+          f"{sum(p.numel() for p in net.parameters()):,} parameters, {hist.seconds:.0f} s")
 
 # %%
-N_GEN = budget(full=500, fast=40)
+N_GEN, ODE_STEPS = budget(full=100, fast=20, workshop=40), 20
 g = torch.Generator().manual_seed(0)
-generated = {"frame by frame": sample_independent_frames(video_models["frame by frame"], N_GEN, FRAMES, g),
-             "space-time": sample_clips(video_models["space-time"], N_GEN, g)}
+generated = {name: sample_flow_clips(net, N_GEN, FRAMES, ODE_STEPS, generator=g, device=device)
+             for name, net in video_models.items()}
 quality = {"real clips (ceiling)": ceiling}
 quality.update({name: clip_quality(judge, c, smooth_limit, min_travel) for name, c in generated.items()})
 show_table(quality, digits=3)
-image_grid(torch.cat([generated["frame by frame"][:2], generated["space-time"][:2]]).flatten(0, 1), nrow=4,
-           title="rows 1-2: frame by frame; rows 3-4: space-time VAE")
+image_grid(torch.cat([generated["frame by frame"][:2], generated["space-time"][:4]]).flatten(0, 1), nrow=6,
+           title="rows 1-2: frame by frame; rows 3-6: space-time (time runs left to right)")
 
 # %% [markdown]
-# What a full run reached (1 500 steps each): **neither generator makes consistent clips** — 0.4 % of the
-# space-time VAE's clips and none of the frame-by-frame ones pass all four tests, against 69 % of real clips
-# (the judge's own errors are why the ceiling is not 100 %). The two fail differently. Frame by frame, every
-# frame is a plausible sprite but the "motion" jumps (residual 0.19, against 0.007 for real clips) and the
-# shape changes (identity 0.63). The space-time VAE keeps the shape better (0.75) and its motion is smooth
-# (residual 0.023), but it barely moves: the median travel is 0.05 against 0.38 in the data. A VAE with a
-# Bernoulli likelihood is pulled toward the *mean* clip, and the mean of clips moving every which way is a
-# blob that stays near the middle. That is the case for the sharper generators of chapter 10 (diffusion),
-# which pay for it with many network passes per sample — see the cost below.
+# What a full run reached (200 and 400 steps): **neither generator makes consistent clips** — none of 100
+# from either passes all four tests, against 32 % of real clips (the judge's own errors on 16-pixel sprites
+# are why the ceiling is low: it names the right shape on 83 % of real frames). The two fail differently.
+# Frame by frame, the frames are sprites in random places: the "motion" jumps (residual 0.25 against 0.021
+# for real clips) and the shape changes (identity 0.56). The space-time U-Net ties its frames together: the
+# motion is far smoother (residual 0.043) and the shape steadier (0.67), but its sprites move too little
+# (median travel 0.14 against 0.37 in the data), and 0.9 % of its frames come out empty. 400 steps is little for a flow
+# model (chapter 10's digits had 1 500); the direction is what the measures show: joint generation buys
+# consistency that independent frames cannot have.
 
 # %%
 st, fbf = quality["space-time"], quality["frame by frame"]
-claim("ch13 space-time VAE motion residual (median)", st["residual (median)"], stated=0.023, high=0.06)
-claim("ch13 frame-by-frame motion residual (median)", fbf["residual (median)"], stated=0.19, low=0.1)
-claim("ch13 space-time VAE travel (median)", st["travel (median)"], stated=0.049, high=0.2)
-claim("ch13 consistent clips, best generator (share)", max(st["consistent"], fbf["consistent"]), stated=0.004,
-      high=0.1)
+claim("ch13 real clips judged consistent (share)", ceiling["consistent"], stated=0.318, low=0.25)
+claim("ch13 space-time flow: consistent clips (share)", st["consistent"], stated=0.0, high=0.05)
+claim("ch13 frame-by-frame flow: consistent clips (share)", fbf["consistent"], stated=0.0, high=0.05)
+claim("ch13 space-time flow: motion residual (median)", st["residual (median)"], stated=0.043, high=0.08)
+claim("ch13 frame-by-frame flow: motion residual (median)", fbf["residual (median)"], stated=0.25, low=0.15)
+claim("ch13 space-time flow: identity kept (share of frames)", st["identity"], stated=0.67, low=0.6)
+claim("ch13 space-time flow: travel (median)", st["travel (median)"], stated=0.14, high=0.25)
 
 # %% [markdown]
 # ## 9. Why video is expensive
 #
-# One clip is F images, and a model must also get them to agree. Measured here: the time to generate one
-# clip against one image with the same kind of network, and the pixels each holds.
+# One clip is F images, and a model must also get them to agree. Measured here with the two networks just
+# trained: the time to draw 8 images, 8 clips frame by frame (8 × 8 images), and 8 clips with the
+# space-time U-Net, each with the same 20 Euler steps, i.e. 20 network passes per sample.
 
 # %%
-one = lambda: video_models["frame by frame"].sample(64)
-many = lambda: video_models["space-time"].sample(64)
-t_image, t_clip = seconds_per_call(one), seconds_per_call(many)
+frame_net, clip_net = video_models["frame by frame"], video_models["space-time"]
+N_COST, REPEATS = budget(full=8, fast=2), budget(full=1, fast=1)
+draw = lambda net, frames: sample_flow_clips(net, N_COST, frames, ODE_STEPS, device=device)    # noqa: E731
+t_image = seconds_per_call(lambda: draw(frame_net, 1), repeats=REPEATS)
+t_fbf = seconds_per_call(lambda: draw(frame_net, FRAMES), repeats=REPEATS)
+t_clip = seconds_per_call(lambda: draw(clip_net, FRAMES), repeats=REPEATS)
 pixels_image, pixels_clip = SIZE * SIZE, FRAMES * SIZE * SIZE
-print(f"one image: {t_image / 64 * 1e6:.0f} µs, {pixels_image:,} pixels;  one clip: {t_clip / 64 * 1e6:.0f} µs, "
-      f"{pixels_clip:,} pixels ({t_clip / t_image:.1f}x the time, {pixels_clip // pixels_image}x the pixels)")
+print(f"{N_COST} images: {t_image:.2f} s ({pixels_image} pixels each); {N_COST} clips frame by frame: "
+      f"{t_fbf:.2f} s ({t_fbf / t_image:.1f}x); {N_COST} clips space-time: {t_clip:.2f} s ({t_clip / t_image:.1f}x), "
+      f"{pixels_clip // pixels_image}x the pixels")
 hd = 1920 * 1080 * 3
-print(f"at scale: 10 s of 1080p at 24 frames/s is {240 * hd / 1e9:.1f} G values, {240}x one still frame of "
-      f"{hd / 1e6:.1f} M values — before any of the work that keeps 240 frames consistent")
+print(f"at scale: 10 s of 1080p at 24 frames/s is {240 * hd / 1e9:.1f} G values, 240x one still frame of "
+      f"{hd / 1e6:.1f} M values — and a diffusion or flow model pays that for every one of its network passes")
 
 # %% [markdown]
-# A VAE decodes a clip in one pass, so here the clip costs only a little more than an image: the first layer
-# is the only part that grows with F. A model that generates frame by frame pays F passes, and a
-# diffusion model pays F × (its number of denoising steps), each pass over F times the pixels. That is the
-# arithmetic behind "video generation is compute-hungry": the data per sample grows with duration ×
-# frame rate × resolution, and consistency forces the model to see many frames at once.
+# What a full run measured: 8 clips frame by frame took 6.2× the time of 8 images, the space-time U-Net
+# drew 8 clips in 0.9× the time of 8 images — with 8× the pixels. In a U-Net the frames enter as channels,
+# so only the first and last convolutions grow with F; frame by frame pays F network runs, and a flow or
+# diffusion model pays either for every one of its steps (20 here, 50–1 000 in practice). At scale the
+# channel trick does not carry over: 240 frames of 1080p cannot be channels of one image, so real video
+# models attend across frames, and their cost grows with frames × pixels per frame × steps. That is the
+# arithmetic behind "video generation is compute-hungry".
+
+# %%
+claim("ch13 time of 8 clips frame by frame / 8 images", t_fbf / t_image, stated=6.2, low=4.0)
+claim("ch13 time of 8 space-time clips / 8 images", t_clip / t_image, stated=0.9, high=2.0)
 
 # %% [markdown]
 # ## 10. Exercises
@@ -692,17 +802,19 @@ ch13.motion_residual(my_residual)
 # - Music becomes data as a **grid** (pitch + onset per voice per 16th note) and as **tokens** that name
 #   voice and action; both round-trip exactly, and MIDI and a 30-line Karplus–Strong synthesiser make the
 #   results something you can open and hear.
-# - The chapter 08 ladder carries over unchanged: on held-out chorales the GPT (0.68 nats/token after
-#   1 200 steps) is below the LSTM (0.75) and the best Kneser–Ney n-gram (0.85); at 600 steps the LSTM was
-#   ahead.
-# - **Music theory is a metric**: Bach's parallel-fifth rate is a tenth of random notes'. The GPT, best by
-#   loss and by interval histogram, writes parallel fifths eight times *more* often than random notes — the
-#   loss alone would not have told you that its voice leading is unlearnt.
-# - **Video = images + time**: the VAE frame by frame makes a slideshow (jumping positions, changing
-#   shapes); the same VAE over whole clips is smooth but mean-seeking — it hardly moves. Neither passes the
-#   consistency test that 69 % of real clips pass. A clip holds F times the pixels of an image; a one-pass
-#   VAE decodes it in about the time of one image (1.1×), while frame-by-frame and many-step generators
-#   pay F times or more.
+# - The chapter 08 ladder carries over unchanged, budget effects included: after 600 steps each on held-out
+#   chorales the LSTM (0.835 nats/token) is ahead of the best Kneser–Ney n-gram (0.854) and the GPT (0.900);
+#   the GPT needs a longer run to overtake them.
+# - **Music theory is a metric**: Bach's parallel-fifth rate is a tenth of random notes'. Every model writes
+#   more parallel fifths than random notes (GPT 1.5 %, LSTM 1.9 %, 7-gram 3.3 %). Split into its factors, the
+#   rate shows why: the models stand on fifths as often as Bach (harmony learnt), and keep them in similar
+#   motion 40–60 times as often (voice leading not learnt); colder sampling only freezes the music. The
+#   loss alone would not have told you.
+# - **Video = images + time**: chapter 10's flow matching frame by frame makes a slideshow (jumping
+#   positions, changing shapes); the same U-Net with the 8 frames as channels moves smoothly and keeps the
+#   shape better, but too little; neither passes the consistency test that 32 % of real clips pass at this
+#   budget. A clip holds F times the pixels of an image: frame by frame costs 6× the time of an image here,
+#   the joint model about 1× — a trick that stops working at real video sizes.
 #
 # **Pitfalls**: splitting train and validation by window instead of by piece (transposed copies leak);
 # a piano roll without onsets (repeated notes vanish); judging samples only by ear, or only by loss;
@@ -712,10 +824,13 @@ ch13.motion_residual(my_residual)
 # Krumhansl, *Cognitive Foundations of Musical Pitch* (1990); Boulanger-Lewandowski, Bengio & Vincent,
 # "Modeling Temporal Dependencies in High-Dimensional Sequences" (2012); Hadjeres, Pachet & Nielsen,
 # "DeepBach" (2017); Huang et al., "Counterpoint by Convolution" (2017) and "Music Transformer" (2018);
-# Cuthbert & Ariza, "music21" (2010); Ho et al., "Video Diffusion Models" (2022).
+# Cuthbert & Ariza, "music21" (2010); Lipman et al., "Flow Matching for Generative Modeling" (2023); Ho et
+# al., "Video Diffusion Models" (2022).
 #
-# **What a full run reached** on a shared 2-core CPU (54 min at load 4–7): GPT 0.68 nats/token on held-out
-# chorales, LSTM 0.75, 7-gram 0.85; GPT parallel fifths 3.8 % of moves (Bach 0.04 %, random 0.46 %: the 5×
-# target not reached); longest copied run from training: median 6 steps for GPT samples, 16 for held-out
-# Bach; video: consistent clips 0.4 % (space-time VAE) and 0 % (frame by frame) against 69 % for real clips.
-# The `claim` cells hold a full run to these figures.
+# **What a full run reached** on one core of a shared 2-core CPU (8.9 min at load 3.4–4.9): LSTM 0.835
+# nats/token on held-out chorales, 7-gram 0.854, GPT 0.900 (GPT below both: not reached at 600 steps); GPT
+# parallel fifths 1.5 % of moves (Bach 0.04 %, random 0.46 %: the 5× target not reached; the GPT keeps a
+# fifth in 13 % of the moves that start on one, Bach in 0.3 %); longest copied run from training: median
+# 10.5 steps for GPT samples, 16 for held-out Bach; video: no consistent clips from either flow model against
+# 32 % of real clips, motion residual 0.043 (space-time) and 0.25 (frame by frame) against 0.021 for real
+# clips. The `claim` cells hold a full run to these figures.

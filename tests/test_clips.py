@@ -1,4 +1,4 @@
-"""Moving-shapes clips, their measures (eq. 13.5) and the VAE-over-clips glue."""
+"""Moving-shapes clips, their measures (eq. 13.5) and the flow-matching-over-clips glue."""
 
 import numpy as np
 import pytest
@@ -7,15 +7,16 @@ import torch
 from aigc_course.data.clips import MARGIN, load_clips, motion_residual, render_clips, sample_clip_factors, track_centres
 from aigc_course.data.images import render_shapes
 from aigc_course.models.classifier import train_classifier
-from aigc_course.models.vae import VAE
+from aigc_course.models.flow import flow_sample
+from aigc_course.models.unet import UNet
 from aigc_course.models.video import (
     as_channels,
     as_frames,
     clip_quality,
-    clip_vae_config,
-    sample_clips,
-    sample_independent_frames,
+    clip_unet_config,
+    sample_flow_clips,
     seconds_per_call,
+    training_images,
     travel,
 )
 
@@ -66,11 +67,12 @@ def test_video_glue_shapes_and_judging():
     assert torch.equal(as_frames(as_channels(clips.frames)), clips.frames)
     with pytest.raises(ValueError, match=r"\(N, F, 1, H, W\)"):
         as_channels(clips.frames[:, :, 0])
-    clip_vae = VAE(clip_vae_config(4, 16, hidden=16, width=4))
-    frame_vae = VAE(clip_vae_config(1, 16, hidden=16, width=4))
-    g = torch.Generator().manual_seed(0)
-    assert sample_clips(clip_vae, 3, g).shape == (3, 4, 1, 16, 16)
-    assert sample_independent_frames(frame_vae, 3, 4, g).shape == (3, 4, 1, 16, 16)
+    tiny = {"base": 8, "groups": 4, "attn_heads": 2}
+    clip_net, frame_net = UNet(clip_unet_config(4, 16, **tiny)), UNet(clip_unet_config(1, 16, **tiny))
+    assert sample_flow_clips(clip_net, 3, 4, steps=2).shape == (3, 4, 1, 16, 16)
+    assert sample_flow_clips(frame_net, 3, 4, steps=2).shape == (3, 4, 1, 16, 16)
+    with pytest.raises(ValueError, match="frames=3"):
+        sample_flow_clips(clip_net, 2, 3)
     judge = train_classifier(clips.frames.flatten(0, 1), clips.labels.repeat_interleave(4), steps=5)
     q = clip_quality(judge, clips.frames, smooth_limit=1.0)
     assert set(q) == {"identity", "empty frames", "residual (median)", "travel (median)", "consistent"}
@@ -81,3 +83,25 @@ def test_video_glue_shapes_and_judging():
     blank = torch.zeros(2, 4, 1, 16, 16)
     assert clip_quality(judge, blank, smooth_limit=1.0)["consistent"] == 0.0
     assert seconds_per_call(lambda: None, repeats=3) >= 0
+
+
+def test_training_images_are_clips_or_frames_in_model_range():
+    clips = load_clips(5, frames=4, size=16, seed=1).frames
+    whole, single = training_images(clips, 4), training_images(clips, 1)
+    assert whole.shape == (5, 4, 16, 16) and single.shape == (20, 1, 16, 16)
+    assert set(whole.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal(single[4 * 2 + 3, 0], whole[2, 3])          # frame 3 of clip 2, in either layout
+    with pytest.raises(ValueError, match="channels must be 1"):
+        training_images(clips, 3)
+
+
+def test_a_clip_is_one_ode_run_and_frames_are_independent_runs():
+    """The clip sampler is flow_sample on (n, F, S, S); the frame sampler on (n·F, 1, S, S), reshaped."""
+    torch.manual_seed(0)
+    tiny = {"base": 8, "groups": 4, "attn_heads": 2}
+    for channels in (4, 1):
+        net = UNet(clip_unet_config(channels, 8, **tiny))
+        torch.nn.init.normal_(net.out[-1].weight, std=0.1)         # a net that does not predict 0
+        ours = sample_flow_clips(net, 3, 4, steps=3, generator=torch.Generator().manual_seed(5))
+        x = flow_sample(net, (3 * 4 // channels, channels, 8, 8), 3, generator=torch.Generator().manual_seed(5))
+        assert torch.equal(ours, (x > 0).float().reshape(3, 4, 1, 8, 8))

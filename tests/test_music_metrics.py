@@ -52,6 +52,17 @@ def test_parallel_fifths_and_octaves_on_written_examples():
     assert parallel_motion(fifths)["moves"] == 6                   # every pair moves
 
 
+def test_fifth_rate_splits_into_standing_on_and_keeping_a_fifth():
+    # a fifth apart (mod 12) before: S-A (67-60), S-B (67-48, a twelfth), T-B (55-48); only S-A keep it (69-62)
+    r = parallel_motion(_chords([[67, 60, 55, 48], [69, 62, 57, 53]]))
+    assert r["moves"] == 6 and r["from_fifth"] == 3 and r["fifths"] == 1
+    assert r["start_on_fifth"] == pytest.approx(3 / 6) and r["keep_fifth"] == pytest.approx(1 / 3)
+    assert r["fifth_rate"] == pytest.approx(r["start_on_fifth"] * r["keep_fifth"])
+    # S-A and S-B stand a fifth apart; S-A cross in contrary motion into a fourth below (= 7 mod 12): no parallel
+    contrary = parallel_motion(_chords([[67, 60, 52, 36], [62, 67, 53, 38]]))
+    assert contrary["from_fifth"] == 2 and contrary["fifths"] == 0 and contrary["keep_fifth"] == 0
+
+
 def test_histograms_and_ranges():
     c = _chords([[72, 64, 55, 48], [74, 65, 57, 50]])
     pc = pitch_class_histogram(c)

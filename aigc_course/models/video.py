@@ -1,9 +1,12 @@
-"""Video from the course's own parts (chapter 13): the chapter 05 VAE over whole clips, and how to judge clips.
+"""Video from the course's own parts (chapter 13): chapter 10's flow matching over whole clips, and how to
+judge clips.
 
-A clip of F frames of H × W pixels is read as one image with F channels, so the conv VAE of chapter 05
-models all frames *jointly*: its first convolution sees every frame at each place, and one latent vector
-z decodes to a whole clip. The baseline is the same VAE on single frames, sampled F times independently:
-each frame may be a fine image, but nothing ties them into one moving object.
+A clip of F frames of S × S pixels is read as one image with F channels, so chapter 10's U-Net
+(:class:`~aigc_course.models.unet.UNet` with ``channels = F``) models all frames *jointly*: every
+convolution mixes all frames at each place, the attention at the lowest resolution sees the whole clip,
+and one run of the flow ODE (:func:`~aigc_course.models.flow.flow_sample`) turns noise into a whole clip.
+The baseline is the same network with ``channels = 1`` trained on single frames and sampled F times
+independently: each frame may be a fine image, but nothing ties them into one moving object.
 
 A clip is judged by what the data's factors make checkable:
 
@@ -25,13 +28,16 @@ from torch import Tensor
 
 from aigc_course.data.clips import motion_residual, track_centres
 from aigc_course.metrics import predict
-from aigc_course.models.vae import VAE, VAEConfig
+from aigc_course.models.dcgan import to_model_range
+from aigc_course.models.flow import flow_sample
+from aigc_course.models.unet import UNet, UNetConfig
 
 
-def clip_vae_config(frames: int, size: int, latent_dim: int = 10, **overrides) -> VAEConfig:
-    """A conv VAE whose 'channels' are the F frames of a clip (Bernoulli pixels, as for ``shapes``)."""
-    return VAEConfig(**{"image_shape": (frames, size, size), "latent_dim": latent_dim, "arch": "conv",
-                        "hidden": 256, "width": 32, **overrides})
+def clip_unet_config(channels: int, size: int, **overrides) -> UNetConfig:
+    """Chapter 10's U-Net for S × S images of ``channels`` channels: F for whole clips, 1 for single
+    frames. Two resolutions (S, S/2) with attention at S/2."""
+    return UNetConfig(**{"image_size": size, "channels": channels, "base": 32, "mults": (1, 2),
+                         "attn_heads": 4, "groups": 8, **overrides})
 
 
 def as_channels(frames: Tensor) -> Tensor:
@@ -46,18 +52,30 @@ def as_frames(images: Tensor) -> Tensor:
     return images[:, :, None]
 
 
-@torch.no_grad()
-def sample_clips(clip_vae: VAE, n: int, generator: torch.Generator | None = None) -> Tensor:
-    """n clips from the space-time VAE, pixels thresholded at ½: (n, F, 1, H, W)."""
-    return as_frames((clip_vae.sample(n, generator=generator) > 0.5).float()).cpu()
+def training_images(frames: Tensor, channels: int) -> Tensor:
+    """Clips (N, F, 1, S, S) in {0, 1} -> what a U-Net of ``channels`` channels learns from, in [-1, 1]:
+    (N, F, S, S) whole clips when channels = F, (N·F, 1, S, S) single frames when channels = 1."""
+    clips = as_channels(frames)                                                  # (N, F, S, S)
+    n, f, s = clips.shape[0], clips.shape[1], clips.shape[-1]
+    if channels not in (1, f):
+        raise ValueError(f"channels must be 1 (single frames) or F = {f} (whole clips), got {channels}")
+    return to_model_range(clips.reshape(n * f // channels, channels, s, s))
 
 
 @torch.no_grad()
-def sample_independent_frames(frame_vae: VAE, n: int, frames: int,
-                              generator: torch.Generator | None = None) -> Tensor:
-    """n 'clips' whose frames are drawn independently from a single-frame VAE: (n, F, 1, H, W)."""
-    images = (frame_vae.sample(n * frames, generator=generator) > 0.5).float().cpu()   # (nF, 1, H, W)
-    return images.view(n, frames, *images.shape[1:])
+def sample_flow_clips(net: UNet, n: int, frames: int, steps: int = 20, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> Tensor:
+    """n clips of ``frames`` frames from a flow-matching U-Net, by Euler steps of dx/dt = v(x, t) from noise
+    (eq. 10.15), pixels thresholded at the middle of [-1, 1]: (n, F, 1, S, S) in {0, 1}.
+
+    A U-Net of F channels draws each clip in one run of the ODE; one of 1 channel draws the n·F frames
+    independently (the frame-by-frame baseline)."""
+    c, s = net.cfg.channels, net.cfg.image_size
+    if c not in (1, frames):
+        raise ValueError(f"the net has {c} channels: it draws single frames (1) or clips of {c} frames, "
+                         f"not clips of frames={frames}")
+    x = flow_sample(net, (n * frames // c, c, s, s), steps, generator=generator, device=device)   # (n F / c, c, S, S)
+    return as_frames((x > 0).float().cpu().reshape(n, frames, s, s))
 
 
 def travel(clips: Tensor) -> Tensor:
