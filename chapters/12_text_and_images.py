@@ -96,7 +96,7 @@ def show_images(images, titles, ncol=6, size=1.6):
     fig = new_figure(size * ncol * 1.25, size * rows * 1.1)
     for i, (img, title) in enumerate(zip(images, titles)):
         ax = fig.add_subplot(rows, ncol, i + 1)
-        ax.imshow(img[0].cpu(), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(img[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([])
         words = title.split()
         ax.set_xlabel(" ".join(words[:4]) + "\n" + " ".join(words[4:]), fontsize=8)
@@ -574,7 +574,7 @@ for i in range(3):
     ax.set_title(f"“fused”: {asked[i]}", fontsize=8)
     ax.axis("off")
     ax = fig.add_subplot(2, 3, i + 4)
-    ax.imshow(gen[("held-out", W_MAIN)][1][i][0], cmap="gray", vmin=0, vmax=1)
+    ax.imshow(gen[("held-out", W_MAIN)][1][i][0].numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_title("generated from the same caption", fontsize=8)
     ax.axis("off")
 fig.tight_layout()

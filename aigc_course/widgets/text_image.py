@@ -55,11 +55,11 @@ def explore(m: Models, caption: str, index: int, w: float, n: int = 6, steps: in
         for row, (img, label) in enumerate([(generated[j], "generated" if j == 0 else ""),
                                             (m.gallery[best[j]], f"{float(sims[j]):.2f}")]):
             ax = fig.add_subplot(grid[row, j])
-            ax.imshow(img[0].cpu(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(img[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(label, fontsize=8)
     ax = fig.add_subplot(grid[:, n:])
-    ax.imshow(m.gallery[index][0].cpu(), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(m.gallery[index][0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([]), ax.set_yticks([])
     ax.set_title(f"image {index}:\n“{described}”", fontsize=9)
     fig.suptitle(f"“{caption}” — top: generated (w = {w:g}); bottom: retrieved (cosine)", fontsize=9)
