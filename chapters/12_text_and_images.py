@@ -418,6 +418,30 @@ for name, acc in (("greedy, seen", cap_seen), ("greedy, held-out", cap_held), (f
 show_images(held_set.images[:6], texts_held[:6])
 
 # %% [markdown]
+# **Where does each word look?** The cross-attention weights of the last layer, averaged over heads, for one
+# held-out image and its caption read with teacher forcing: the weights (12.6) with which each position
+# predicts the next word, over the 4×4 grid of image tokens. The row
+# that writes the position words should look at the shape's cell; the grammar words need not look anywhere
+# in particular.
+
+# %%
+one = held_set.images[:1].to(device)
+ids_one = tok.batch([held_set.captions[0]])[0].to(device)
+maps = captioner.cross_attention_maps(one, ids_one)[-1, 0].mean(0).cpu()      # (T, N): last layer, mean of heads
+words = ["<eot>"] + held_set.captions[0].split()
+fig = new_figure(1.3 * (len(words) + 1), 1.9)
+ax = fig.add_subplot(1, len(words) + 1, 1)
+ax.imshow(one[0, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+ax.set_title("image", fontsize=8), ax.axis("off")
+for j, word in enumerate(words):                       # position j reads word j and writes word j + 1
+    ax = fig.add_subplot(1, len(words) + 1, j + 2)
+    ax.imshow(maps[j].view(4, 4).numpy(), cmap="viridis")
+    ax.set_title(f"{word} → {words[j + 1] if j + 1 < len(words) else '<eot>'}", fontsize=8)
+    ax.axis("off")
+assert torch.allclose(maps.sum(-1), torch.ones(len(maps)), atol=1e-5)
+fig
+
+# %% [markdown]
 # Word overlap against one reference — chapter 11's ROUGE-L — tells a different story: the captioner settles
 # on one wording per image, while each test caption's wording was drawn at random.
 

@@ -101,6 +101,8 @@ def test_captioner_is_causal_learns_and_decodes():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     hist = train(captioner_step(model, opt, data, tok, batch_size=32), 30, modules={"m": model}, progress=False)
     assert hist.logs["loss"][-1] < hist.logs["loss"][0] - 1.0
+    maps = model.cross_attention_maps(data.images[:2], ids)
+    assert maps.shape == (1, 2, 2, tok.max_len, 16) and torch.allclose(maps.sum(-1), torch.ones(1, 2, 2, tok.max_len))
     greedy = caption_images(model, data.images[:3], tok)
     beams = caption_images(model, data.images[:2], tok, beam_width=2)
     assert len(greedy) == 3 and len(beams) == 2 and all(isinstance(t, str) for t in greedy + beams)

@@ -90,13 +90,24 @@ class Captioner(nn.Module):
         self.cross_ln = nn.ModuleList(nn.LayerNorm(cfg.n_embd) for _ in range(cfg.n_layer))
         self.cross = nn.ModuleList(CrossAttention(cfg.n_embd, cfg.n_head) for _ in range(cfg.n_layer))
 
-    def decode(self, memory: Tensor, ids: Tensor) -> Tensor:
-        """Image tokens (B, N, C) and caption ids (B, T) -> logits (B, T, V)."""
+    def decode(self, memory: Tensor, ids: Tensor, maps: list | None = None) -> Tensor:
+        """Image tokens (B, N, C) and caption ids (B, T) -> logits (B, T, V); each layer's cross-attention
+        weights (B, nh, T, N) are appended to ``maps`` when a list is given."""
         h = self.gpt._embed(ids, offset=0)                       # (B, T, C)
         for block, ln, cross in zip(self.gpt.blocks, self.cross_ln, self.cross):
             h, _ = block(h)                                      # causal self-attention + MLP (chapter 07)
-            h = h + cross(ln(h), memory)                         # then look at the image
+            out, weights = cross(ln(h), memory, need_weights=True)
+            h = h + out                                          # then look at the image
+            if maps is not None:
+                maps.append(weights)
         return self.gpt.head(self.gpt.ln_f(h))                   # (B, T, V)
+
+    @torch.no_grad()
+    def cross_attention_maps(self, images: Tensor, ids: Tensor) -> Tensor:
+        """Where each caption position looks in the image: (L, B, nh, T, N), every layer and head."""
+        maps: list = []
+        self.decode(self.encoder(images), ids, maps)
+        return torch.stack(maps)
 
     def forward(self, images: Tensor, ids: Tensor, targets: Tensor | None = None):
         logits = self.decode(self.encoder(images), ids)
