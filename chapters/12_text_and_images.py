@@ -424,9 +424,10 @@ show_images(held_set.images[:6], texts_held[:6])
 #
 # In our full run the positions that write a *factor* word ("small", "large", "top") concentrate their
 # attention (largest weight 0.3–0.6) while those that write grammar words spread it almost evenly (≈ 0.1;
-# uniform is 1/16). But *where* they look is often not where the shape is: each image token's receptive
-# field covers 15 of the 16 pixels, so every token already knows where the shape is. Attention weights show
-# which tokens were mixed, not an explanation of the answer.
+# uniform is 1/16). But *where* they look is often not where the shape is (for "top", a cell in the bottom
+# row): with two possible answers, an empty bottom half says "top" as well as a full top half does, and each
+# image token sees a 9×9-pixel window, more than its own cell. Attention weights show which tokens were
+# mixed, not an explanation of the answer.
 
 # %%
 one = held_set.images[:1].to(device)
