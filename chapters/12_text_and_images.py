@@ -423,8 +423,8 @@ show_images(held_set.images[:6], texts_held[:6])
 #
 # In a run of ours the positions that write a *factor* word ("small", "large", "top") concentrate their
 # attention (largest weight 0.3–0.6) while those that write grammar words spread it almost evenly (≈ 0.1;
-# uniform is 1/16). But *where* they look is often not where the shape is (for "top", a cell in the bottom
-# row): with two possible answers, an empty bottom half says "top" as well as a full top half does, and each
+# uniform is 1/16). But *where* they look is often not where the shape is (for "top", a cell below the
+# shape): with two possible answers, an empty bottom half says "top" as well as a full top half does, and each
 # image token sees a 9×9-pixel window, more than its own cell. Attention weights show which tokens were
 # mixed, not an explanation of the answer.
 
@@ -439,7 +439,7 @@ ax.imshow(one[0, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
 ax.set_title("image", fontsize=8), ax.axis("off")
 for j, word in enumerate(words):                       # position j reads word j and writes word j + 1
     ax = fig.add_subplot(1, len(words) + 1, j + 2)
-    ax.imshow(maps[j].view(4, 4).numpy(), cmap="viridis")
+    ax.imshow(maps[j].view(4, 4).numpy(), cmap="viridis", vmin=0, vmax=float(maps.max()))   # one colour scale
     ax.set_title(f"{word} → {words[j + 1] if j + 1 < len(words) else '<eot>'}", fontsize=8)
     ax.axis("off")
 assert torch.allclose(maps.sum(-1), torch.ones(len(maps)), atol=1e-5)
@@ -596,11 +596,12 @@ print("generated from the caption (section 4)       :",
       {k: f"{v:.0%}" for k, v in gen[("held-out", W_MAIN)][0].items()})
 print("chance                                       :", {k: f"{v:.0%}" for k, v in cap.chance_accuracy().items()})
 
-fig = new_figure(9, 3.2)
+fig = new_figure(9, 3.8)
 for i in range(3):
     ax = fig.add_subplot(2, 3, i + 1)
     ax.imshow(drawn[i][0], cmap="gray")
-    ax.set_title(f"“fused”: {asked[i]}", fontsize=8)
+    words = asked[i].split()
+    ax.set_title("“fused”: " + " ".join(words[:4]) + "\n" + " ".join(words[4:]), fontsize=8)
     ax.axis("off")
     ax = fig.add_subplot(2, 3, i + 4)
     ax.imshow(gen[("held-out", W_MAIN)][1][i][0].numpy(), cmap="gray", vmin=0, vmax=1)
