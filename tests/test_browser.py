@@ -62,6 +62,7 @@ CHAPTERS: dict[str, list[Widget]] = {
     "09_evaluation_and_cost": [Widget("calculator = widgets.interactive(", 4)],
     "10_diffusion_and_flow": [Widget("scrubber.widget", 3)],
     "11_pretrain_finetune": [Widget("explorer = finetune_compare(", 1)],
+    "12_text_and_images": [Widget("explorer.widget", 3)],
     "13_music_and_video": [Widget("player.widget", 2)],
 }
 

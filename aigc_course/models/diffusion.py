@@ -163,14 +163,16 @@ def diffusion_loss(model: Model, x0: Tensor, sched: NoiseSchedule, y: Tensor | N
 
 def drop_labels(y: Tensor | None, p_uncond: float, null_label: int | None,
                 generator: torch.Generator | None = None) -> Tensor | None:
-    """Replace each label by ``null_label`` with probability ``p_uncond`` (the ∅ of guidance)."""
+    """Replace each label by ``null_label`` with probability ``p_uncond`` (the ∅ of guidance). For conditioning
+    vectors y (B, D) (chapter 12) a sample's whole vector is replaced, by ``null_label`` in every entry."""
     if not 0 <= p_uncond < 1:
         raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
     if y is None or p_uncond == 0:
         return y
     if null_label is None:
         raise ValueError("p_uncond > 0 needs null_label, the index that stands for 'no label'")
-    drop = torch.rand(y.shape, generator=generator).to(y.device) < p_uncond
+    drop = torch.rand(y.shape[:1], generator=generator).to(y.device) < p_uncond   # one draw per sample
+    drop = drop.view(-1, *([1] * (y.dim() - 1)))                  # a conditioning vector (B, D) goes whole
     return torch.where(drop, torch.full_like(y, null_label), y)
 
 

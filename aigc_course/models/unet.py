@@ -12,7 +12,9 @@ Both are called ``net(x, time, y)``: ``time`` (B,) in [0, 1] (t / T for diffusio
    lowest resolution, up again with skip connections.
 
 Conditional networks (``num_classes = K > 0``) embed labels 0..K−1 and one more, ``null_label = K``, which
-stands for "no label" (∅); ``y=None`` means ∅ for every sample.
+stands for "no label" (∅); ``y=None`` means ∅ for every sample. A U-Net with ``cond_dim = D > 0`` is
+conditioned on a float vector per sample instead (a caption's text embedding, chapter 12): y (B, D), with the
+zero vector as ∅ (``null_label = 0``).
 """
 
 from __future__ import annotations
@@ -38,20 +40,41 @@ def time_embedding(time: Tensor, dim: int, scale: float = 1000.0) -> Tensor:
 
 
 class _Conditioning(nn.Module):
-    """emb(t) [+ label embedding] through a small MLP: (B,) times, (B,) labels -> (B, dim)."""
+    """emb(t) [+ label embedding, or + W c for a conditioning vector c] through a small MLP -> (B, dim).
 
-    def __init__(self, dim: int, num_classes: int):
+    Labels (``num_classes = K``): y (B,) in 0..K, K = ∅. A conditioning vector (``cond_dim = D``, e.g. a
+    caption's text embedding, chapter 12): y (B, D) float, projected by a learned W (D -> dim) and added;
+    the zero vector stands for ∅ (``null_label = 0``: ``torch.full_like(y, 0)`` is ∅ for a whole batch)."""
+
+    def __init__(self, dim: int, num_classes: int, cond_dim: int = 0):
         super().__init__()
-        self.dim, self.num_classes = dim, num_classes
+        if num_classes and cond_dim:
+            raise ValueError(f"a network is conditioned on labels (num_classes={num_classes}) or on a vector "
+                             f"(cond_dim={cond_dim}), not both")
+        self.dim, self.num_classes, self.cond_dim = dim, num_classes, cond_dim
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.label = nn.Embedding(num_classes + 1, dim) if num_classes else None
+        self.vector = nn.Linear(cond_dim, dim) if cond_dim else None
 
     @property
     def null_label(self) -> int | None:
+        if self.cond_dim:
+            return 0
         return self.num_classes if self.num_classes else None
+
+    def _vector(self, time: Tensor, y: Tensor | None) -> Tensor:
+        if y is None:
+            y = torch.zeros(len(time), self.cond_dim, device=time.device)
+        if not isinstance(y, Tensor) or not y.is_floating_point() or y.shape != (len(time), self.cond_dim):
+            got = f"shape {tuple(y.shape)} {y.dtype}" if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(f"y must be float conditioning vectors of shape ({len(time)}, {self.cond_dim}) "
+                             f"(zeros = no condition), got {got}")
+        return self.vector(y)                                                               # (B, dim)
 
     def forward(self, time: Tensor, y: Tensor | None) -> Tensor:
         emb = self.mlp(time_embedding(time, self.dim))                                     # (B, dim)
+        if self.vector is not None:
+            return emb + self._vector(time, y)
         if self.label is None:
             if y is not None:
                 raise ValueError("this network is unconditional (num_classes=0) but labels y were given")
@@ -122,12 +145,15 @@ class UNetConfig:
     mults: tuple[int, ...] = (1, 2, 2)   # multiplier of ``base`` at each resolution (16, 8, 4 for 16px)
     attn_heads: int = 4         # heads of the self-attention at the lowest resolution (0: no attention)
     num_classes: int = 0        # 0: unconditional; K: labels 0..K-1 and K = ∅
+    cond_dim: int = 0           # D > 0: conditioned on float vectors y (B, D) instead (chapter 12); 0 = ∅
     dropout: float = 0.0
     groups: int = 8             # GroupNorm groups; must divide every width
 
     def __post_init__(self) -> None:
         positive_ints(self, "image_size", "channels", "base", "groups")
         dropout_rate(self.dropout)
+        if isinstance(self.cond_dim, bool) or not isinstance(self.cond_dim, int) or self.cond_dim < 0:
+            raise ValueError(f"cond_dim must be an int >= 0 (0: no conditioning vector), got {self.cond_dim!r}")
         if not self.mults or any(not isinstance(m, int) or m < 1 for m in self.mults):
             raise ValueError(f"mults must be a non-empty tuple of positive ints, got {self.mults!r}")
         factor = 2 ** (len(self.mults) - 1)
@@ -184,7 +210,7 @@ class UNet(nn.Module):
         self.cfg = cfg
         widths = [cfg.base * m for m in cfg.mults]
         emb = 4 * cfg.base
-        self.cond = _Conditioning(emb, cfg.num_classes)
+        self.cond = _Conditioning(emb, cfg.num_classes, cfg.cond_dim)
         self.inp = nn.Conv2d(cfg.channels, widths[0], 3, padding=1)
         self.down = nn.ModuleList()
         c = widths[0]
