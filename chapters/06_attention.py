@@ -450,6 +450,7 @@ assert abs(scores[3, 1] - scores[3, 2]) > 1e-3
 # %%
 from aigc_course.data import CharTokenizer, get_batch, load_corpus, train_val_split
 from aigc_course.models.transformer import GPT, GPTConfig
+from aigc_course.optim import adamw
 from aigc_course.train import LivePlot, train
 
 text = load_corpus("python-docs")
@@ -461,7 +462,7 @@ print(f"{len(text):,} characters, vocabulary of {tokenizer.vocab_size}")
 seed_everything(0)
 cfg = GPTConfig.tiny(vocab_size=tokenizer.vocab_size, block_size=64)
 model = GPT(cfg)
-optimizer = torch.optim.AdamW(model.parameters(), lr=budget(full=2e-3, fast=2e-3), weight_decay=0.01)
+optimizer = adamw(model, lr=2e-3, weight_decay=0.01, betas=(0.9, 0.999))   # no decay on biases, LayerNorm gains
 steps = budget(full=2000, fast=12, workshop=800)
 batch_size, eval_batches = budget(full=32, fast=8), budget(full=8, fast=1)
 batches = torch.Generator().manual_seed(1)
@@ -588,7 +589,7 @@ print("the heads taken in reverse order give the same output: they are parallel,
 import copy
 
 forced = copy.deepcopy(model).train()
-opt_forced = torch.optim.AdamW(forced.parameters(), lr=2e-3)
+opt_forced = adamw(forced, lr=2e-3, weight_decay=0.01, betas=(0.9, 0.999))
 batches_forced = torch.Generator().manual_seed(5)
 before = eval_fn()["loss"]
 

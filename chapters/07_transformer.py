@@ -211,6 +211,7 @@ print(f"our block equals nn.TransformerEncoderLayer (causal): max difference "
 # %%
 from aigc_course.data import CharTokenizer, get_batch, load_corpus, train_val_split
 from aigc_course.models.transformer import GPT, flops_per_token, lm_loss, parameter_count
+from aigc_course.optim import adamw
 
 text = load_corpus("python-docs")
 tokenizer = CharTokenizer.from_text(text)
@@ -344,7 +345,7 @@ print(f"training FLOPs per token: formula {flops_per_token(cfg, T):,} = 6N ({6 *
 # rate of one large matrix product on this machine says how well a small model uses the hardware.
 
 # %%
-optimizer = torch.optim.AdamW(unfused.parameters(), lr=1e-3)
+optimizer = adamw(unfused, lr=1e-3, weight_decay=0.01, betas=(0.9, 0.999))
 B = budget(full=16, fast=2)
 xb, yb = get_batch(train_data, T, B, generator=generator)
 
@@ -392,7 +393,7 @@ seed_everything(0)
 snippet = text[:65]
 ids = torch.tensor(tokenizer.encode(snippet))[None]               # (1, 65)
 small = GPT(GPTConfig.nano(vocab_size=V, block_size=64))
-opt = torch.optim.AdamW(small.parameters(), lr=3e-3)
+opt = adamw(small, lr=3e-3, weight_decay=0.01, betas=(0.9, 0.999))
 losses = []
 for _ in range(budget(full=300, fast=30, workshop=300)):
     loss = small(ids[:, :-1], ids[:, 1:])[1]                       # inputs x_0..x_63, targets x_1..x_64
@@ -419,7 +420,7 @@ from aigc_course.train import LivePlot, train
 seed_everything(0)
 model = GPT(cfg)
 steps, batch_size = budget(full=4000, fast=12, workshop=1500), budget(full=16, fast=4)
-optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+optimizer = adamw(model, lr=2e-3, weight_decay=0.01, betas=(0.9, 0.999))   # no decay on biases, LayerNorm gains
 eval_batches, eval_size = budget(full=8, fast=1), budget(full=32, fast=8)
 batches = torch.Generator().manual_seed(1)
 

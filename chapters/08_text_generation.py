@@ -313,17 +313,19 @@ ladder["3-gram (KN)"] = {"loss": sweep[3][0], "params": sweep[3][2], "seconds": 
 #
 # ### A training helper for the neural rungs
 #
-# One optimiser (AdamW), the warm-up then cosine decay of chapter 07 (the library's `WarmupCosine`),
+# One optimiser (AdamW with nanoGPT's decay groups, `aigc_course.optim.adamw`), the warm-up then cosine decay of
+# chapter 07 (the library's `WarmupCosine`),
 # gradient clipping, the same batches for all.
 
 # %%
+from aigc_course.optim import adamw
 from aigc_course.train import LivePlot, WarmupCosine, lm_step, train
 
 
 def fit(name: str, model: torch.nn.Module, lr: float) -> dict:
     seed_everything(1)
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = adamw(model, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))   # no decay on biases, LayerNorm gains
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(STEPS, warmup=max(1, STEPS // 25)))
     step_fn = lm_step(model, opt, train_ids, T, BATCH, generator=torch.Generator().manual_seed(1), device=device,
                       grad_clip=1.0, scheduler=schedule)                  # the same batches for every rung

@@ -378,6 +378,7 @@ from aigc_course.models.transformer import GPT, GPTConfig, flops_per_token
 from aigc_course.cost import count_parameters, counted_flops, forward_flops, time_fn, matmul_peak
 from aigc_course.cost import CostAssumptions, cost_per_items, cost_estimate, achieved_fraction
 from aigc_course.scaling import fit_power_law, extrapolate, power_law
+from aigc_course.optim import adamw
 from aigc_course.train import WarmupCosine, lm_step
 
 text = load_corpus("python-docs", max_chars=budget(full=400_000, fast=40_000))
@@ -399,7 +400,7 @@ def train_gpt(width: int, lr: float):
     cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_layer=2, n_head=2, n_embd=width)
     seed_everything(0)
     model = GPT(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = adamw(model, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))   # no decay on biases, LayerNorm gains
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(LM_STEPS, warmup=max(1, LM_STEPS // 20)))
     step = lm_step(model, opt, train_ids, BLOCK, BATCH, generator=torch.Generator().manual_seed(0), device=device,
                    grad_clip=1.0, scheduler=schedule)       # every run sees the same batches
