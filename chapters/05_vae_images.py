@@ -138,7 +138,7 @@ def fit(cfg, steps, images=x_train, labels=None, test=(x_test, None), beta=1.0, 
     return model.eval(), history, time.process_time() - cpu
 
 
-lik_steps = budget(full=1500, fast=15, workshop=800)
+lik_steps = budget(full=1500, fast=15, workshop=500)
 likelihood_models, likelihood_kl = {}, {}
 for name, cfg in [("bernoulli", VAEConfig(IMAGE_SHAPE, latent_dim=8)),
                   ("gaussian σ=0.1", VAEConfig(IMAGE_SHAPE, latent_dim=8, likelihood="gaussian", obs_sigma=0.1)),
@@ -339,7 +339,7 @@ def tile(images, nrow):
     return images.reshape(nrow, n // nrow, h, w).permute(0, 2, 1, 3).reshape(nrow * h, (n // nrow) * w).numpy()
 
 
-vae2d, _, _ = fit(VAEConfig(IMAGE_SHAPE, latent_dim=2, arch="mlp"), budget(full=3000, fast=20, workshop=1500),
+vae2d, _, _ = fit(VAEConfig(IMAGE_SHAPE, latent_dim=2, arch="mlp"), budget(full=3000, fast=20, workshop=800),
                   desc="2-D VAE")
 grid_images = latent_map(vae2d, n=15, lim=2.5)
 codes = encode_mean(vae2d, x_test)
@@ -406,7 +406,7 @@ betas = [0.5, 1.0, 4.0, 16.0]
 shape_cfg = VAEConfig((1, 16, 16), latent_dim=6, arch="conv", hidden=128, width=16)
 beta_models, tradeoff = {}, {}
 for beta in betas:
-    model, _, _ = fit(shape_cfg, budget(full=2500, fast=15, workshop=700), images=s_train, test=None, beta=beta, desc=f"β = {beta}", lr=2e-3)
+    model, _, _ = fit(shape_cfg, budget(full=2500, fast=15, workshop=500), images=s_train, test=None, beta=beta, desc=f"β = {beta}", lr=2e-3)
     beta_models[beta] = model
     tradeoff[beta] = evaluate(model, s_test)
     print(f"β = {beta:5}: test -recon {tradeoff[beta]['-recon']:7.2f}   KL {tradeoff[beta]['KL']:6.2f} nats")
