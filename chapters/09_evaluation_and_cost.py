@@ -34,7 +34,6 @@ if "google.colab" in sys.modules:
 
 # %%
 from aigc_course.claims import claim
-
 from aigc_course.config import budget, banner
 
 print(banner())
