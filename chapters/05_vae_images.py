@@ -745,3 +745,7 @@ ch05.gaussian_kl_diag(my_gaussian_kl_diag)
 #   2 000 steps) 9.6 / 0.65 / 0.79. Conditional VAE samples read as the requested digit: 70 % (100 % on `digits`).
 # - Without the KL term: KL(q ‖ prior) 206 nats instead of 14.4, and prior samples' Fréchet distance 107.5 instead
 #   of 52.2 (2.1×).
+# - Workshop mode (`AIGC_MODE=workshop`: `digits` at 16×16, shorter training), same tool and core, load average
+#   2.4: **1.7 minutes**. MLP / conv IW-NLL (k = 300) 50.1 / 43.2 nats; KL 27.3 at σ = 0.1 and 2.3 at σ = 1; β-VAE
+#   KL at β = 16 0.02 nats; conditional VAE samples read as the requested digit 98.8 %; Fréchet distance conv VAE
+#   17.4, DCGAN 5.7; without the KL term prior samples' FD 2.7× the VAE's. Every workshop band held.
