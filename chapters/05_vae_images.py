@@ -15,7 +15,7 @@
 # **Prerequisites**: chapter 04 (the ELBO, the Gaussian KL, the reparameterisation trick, the linear-Gaussian
 # model); chapter 03 for the domain classifier and the Fréchet distance. **Time**: about 90 minutes to read. Full
 # mode trains on MNIST and took 20 minutes on one core of a busy 2-core CPU; workshop mode (`AIGC_MODE=workshop`:
-# the `digits` data set, shorter training) is meant to finish in about 3 minutes. The figures quoted in the text
+# the `digits` data set, shorter training) took 1.7 minutes. The figures quoted in the text
 # are from the full run.
 #
 # Open `aigc_course/models/vae.py` and `aigc_course/widgets/latent_explorer.py` beside this notebook.

@@ -12,9 +12,9 @@
 #   and measured (diversity and quality);
 # - what goes wrong: repetition loops, exposure bias, memorisation.
 #
-# **Prerequisites**: chapter 07 (the GPT). **Time**: about 1 hour to read; the full run takes about
-# 5 minutes on an idle 2-core CPU; workshop mode (`AIGC_MODE=workshop`: the neural rungs train for 1,000 steps
-# instead of 2,500) about 2.5 minutes, with the ladder still in the order the text describes.
+# **Prerequisites**: chapter 07 (the GPT). **Time**: about 1 hour to read; the full run took 7.6 minutes on one
+# core of our 2-core CPU; workshop mode (`AIGC_MODE=workshop`: the neural rungs train for 1,000 steps instead of
+# 2,500) 2.3 minutes, with the ladder still in the order the text describes.
 
 # %% tags=["colab-setup"]
 # On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
