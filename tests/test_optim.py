@@ -52,3 +52,15 @@ def test_bad_arguments_are_named():
         adamw(model, betas=(0.9, 1.2))
     with pytest.raises(ValueError, match="lr"):
         adamw(model, lr=0.0)
+
+
+def test_chapters_06_to_09_build_adamw_with_the_decay_groups():
+    """Issue 12: the transformer chapters' AdamW goes through `adamw` (no decay on biases and LayerNorm gains)."""
+    from pathlib import Path
+
+    chapters = sorted((Path(__file__).parents[1] / "chapters").glob("0[6-9]_*.py"))
+    assert len(chapters) == 4
+    for path in chapters:
+        text = path.read_text(encoding="utf-8")
+        assert "torch.optim.AdamW(" not in text, f"{path.name} builds AdamW without aigc_course.optim.adamw"
+    assert all("adamw(" in p.read_text(encoding="utf-8") for p in chapters)

@@ -41,6 +41,14 @@ def test_fit_recovers_a_and_b_from_noisy_points_and_the_interval_covers_them():
     assert "C^(−" in str(fit)
 
 
+def test_str_of_a_rising_law_has_one_sign():
+    """A fitted b < 0 (loss rising with compute) printed as C^(+|b|), never the doubled "C^(−-0.0004)"."""
+    compute = np.logspace(12, 15, 5)
+    fit = fit_power_law(compute, power_law(compute, A, -0.05))
+    assert fit.b < 0
+    assert "C^(+0.05" in str(fit) and "−-" not in str(fit)
+
+
 def test_fit_with_irreducible_loss_recovers_the_floor():
     rng = np.random.default_rng(2)
     compute = np.logspace(6, 12, 8)                         # a range where the floor matters

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
                                  dropout_p: float = 0.0, training: bool = False) -> tuple[Tensor, Tensor]:
-    """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + M) V   (chapter 06, eq. 6.3).
+    """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + M) V   (chapter 06, eq. 6.2).
 
     q (..., Tq, d_k), k (..., Tk, d_k), v (..., Tk, d_v); ``mask`` broadcasts to (..., Tq, Tk) and is
     ``True`` where query i may attend to key j (M = 0 there, −∞ elsewhere). Returns the output
@@ -184,7 +184,7 @@ class MultiHeadAttention(nn.Module):
 
 
 def sinusoidal_encoding(t: int, d: int, base: float = 10000.0) -> Tensor:
-    """(T, d) table: PE[p, 2i] = sin(p / base^(2i/d)),  PE[p, 2i+1] = cos(p / base^(2i/d))  (eq. 6.8)."""
+    """(T, d) table: PE[p, 2i] = sin(p / base^(2i/d)),  PE[p, 2i+1] = cos(p / base^(2i/d))  (eq. 6.7)."""
     if d % 2 != 0:
         raise ValueError(f"the sinusoidal encoding pairs sin and cos, so d must be even, got {d}")
     position = torch.arange(t, dtype=torch.float32)[:, None]               # (T, 1)
