@@ -290,7 +290,7 @@ claim("conv VAE IW-NLL below MLP VAE's (nats)", results["MLP VAE"][1] - results[
 # %%
 K_PUBLISHED = budget(full=5000, fast=200, workshop=1000)
 _, mlp_k_large = iw_report(mlp_vae, "MLP VAE", k=K_PUBLISHED)
-published = {"IWAE, two stochastic layers (Burda et al. 2016, k = 5000, 60 000 images)": 84.8,
+published = {"two stochastic layers (Burda et al. 2016, Table 1; k = 5000, 60 000 images)": 84.8,
              "plain one-layer VAE (about; k = 5000, 60 000 images)": 87.0}
 print(f"{'ours: conv VAE, k = ' + str(K_IW) + ', ' + train_set.name:>76}: {results['conv VAE'][1]:6.1f} nats")
 print(f"{'ours: MLP VAE, k = ' + str(K_PUBLISHED) + ', ' + train_set.name:>76}: {mlp_k_large:6.1f} nats "
