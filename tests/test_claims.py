@@ -17,7 +17,7 @@ def mode(monkeypatch):
 def test_full_mode_asserts_the_band(mode):
     mode("full")
     assert claim("accuracy", 0.985, stated=0.986, low=0.97) == 0.985
-    with pytest.raises(ClaimFailed, match=r"accuracy: measured 0.96, but a full run must reach >= 0.97"):
+    with pytest.raises(ClaimFailed, match=r"accuracy: measured 0.96, but a full run must reach ≥ 0.97"):
         claim("accuracy", 0.96, stated=0.986, low=0.97)
     with pytest.raises(ClaimFailed, match=r"in \[1.18, 1.28\]"):
         claim("loss", 1.30, stated=1.23, low=1.18, high=1.28)

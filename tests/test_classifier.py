@@ -84,7 +84,7 @@ def test_pretrained_classifier_is_cached(monkeypatch):
     images, labels = _quadrant_data(256, size=16)
     calls = []
 
-    def fake_load_images(name, size, split):
+    def fake_load_images(name, size, split, fit="resize"):
         calls.append(split)
         return types.SimpleNamespace(images=images, labels=labels, name="quadrants", classes=list("abcd"))
 

@@ -85,25 +85,24 @@ def run_notebook(path: Path, mode: str, timeout: int = 3000, keep: Path | None =
 
 
 def _band(entry: dict, mode: str) -> str:
+    from aigc_course.claims import band_text
+
     low, high = (entry["low"], entry["high"]) if mode == "full" else tuple(entry["workshop"] or (None, None))
-    if low is None and high is None:
-        return "(not checked)"
-    if low is None:
-        return f"≤ {high:g}"
-    if high is None:
-        return f"≥ {low:g}"
-    return f"[{low:g}, {high:g}]"
+    return band_text(low, high)
 
 
 def report(runs: list[NotebookRun], mode: str, load_before: tuple, load_after: tuple) -> str:
     """The Markdown report: the claims table, then minutes per notebook and the load average."""
+    from aigc_course.claims import stated_text
+
     holds_text = {True: "yes", False: "**NO**", None: "—"}
     lines = [f"# verify: every claim, {mode} mode", "",
              "| chapter | claim | stated | band | measured | holds |", "|---|---|---|---|---|---|"]
     for run in runs:
         for c in run.claims:
-            lines.append(f"| {run.path.stem} | {c['name']} | {c['stated']:g}{c.get('unit', '')} | {_band(c, mode)} | "
-                         f"{c['measured']:.4g}{c.get('unit', '')} | {holds_text[c['holds']]} |")
+            unit = c.get("unit", "")
+            lines.append(f"| {run.path.stem} | {c['name']} | {stated_text(c['stated'], unit)} | {_band(c, mode)} | "
+                         f"{c['measured']:.4g}{unit} | {holds_text[c['holds']]} |")
     lines += ["", "| notebook | minutes | claims | result |", "|---|---|---|---|"]
     for run in runs:
         failed = sum(c["holds"] is False for c in run.claims)
