@@ -700,9 +700,12 @@ ch03.frechet_distance(my_frechet_distance)
 #   in eval mode (`sample_images` does), after enough training for the running statistics to settle.
 # - Comparing Fréchet distances computed with different sample sizes or different feature extractors.
 # - Reading GAN loss curves like a classifier's: they oscillate; look at samples and metrics.
-# - An image size the architecture cannot produce (28 for DCGAN): resize the data to 32.
+# - An image size the architecture cannot produce (28 for DCGAN): pad MNIST's 28×28 to 32×32
+#   (`load_images(..., size=32, fit="pad")`), which keeps every pixel as it was scanned.
 #
 # **Further reading**
+# - LeCun, Bottou, Bengio & Haffner, *Gradient-Based Learning Applied to Document Recognition* (1998) — MNIST
+#   and LeNet-5.
 # - Goodfellow et al., *Generative Adversarial Nets* (2014).
 # - Radford, Metz & Chintala, *Unsupervised Representation Learning with Deep Convolutional Generative
 #   Adversarial Networks* (2015).
