@@ -43,6 +43,7 @@ def test_claims_are_tabulated_and_a_failing_claim_fails_the_run(tmp_path, clean_
     assert "| 02_bad | loss | 1.2 | ≤ 1.5 | 2.5 | **NO** |" in text
     assert "| 02_bad | after the failure |" in text          # a failing cell does not stop the notebook
     assert "Load average" in text and "minutes" in text
+    assert "| slowest cells |" in text and " s)" in text          # per-cell seconds, from nbclient's timing
     assert "ClaimFailed" in text                                # the failing cell is named
     assert "02_bad | loss" in capsys.readouterr().out            # the table is printed too
 

@@ -6,7 +6,7 @@ removed) and ``AIGC_CLAIMS_FILE`` pointing at a file of its own, so that every
 Errors do not stop a notebook (later claims are still measured); they are reported instead.
 
 The result is one Markdown table — chapter, claim, stated, band, measured, holds — followed by the minutes
-each notebook took and the machine's load average, printed and written to ``verify-report.md``. The exit
+each notebook took (with its three slowest cells) and the load average, printed and written to ``verify-report.md``. The exit
 status is 1 when any claim fails or any cell raises, else 0.
 
     python tools/verify.py                       # full mode, chapters/ and solutions/
@@ -34,6 +34,7 @@ class NotebookRun:
     seconds: float = 0.0
     claims: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)     # "cell N: ExcType: message"
+    slowest: list[tuple[float, int]] = field(default_factory=list)   # (seconds, cell index), slowest first
 
     @property
     def ok(self) -> bool:
@@ -47,6 +48,20 @@ def _cell_errors(notebook) -> list[str]:
             if output.get("output_type") == "error":
                 found.append(f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:200]}")
     return found
+
+
+def _cell_seconds(notebook, top: int = 3) -> list[tuple[float, int]]:
+    """The ``top`` slowest code cells as (seconds, index), from the timing nbclient records in each cell."""
+    from datetime import datetime
+
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            begin, end = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            found.append(((end - begin).total_seconds(), index))
+    return sorted(found, reverse=True)[:top]
 
 
 def run_notebook(path: Path, mode: str, timeout: int = 3000, keep: Path | None = None) -> NotebookRun:
@@ -78,6 +93,7 @@ def run_notebook(path: Path, mode: str, timeout: int = 3000, keep: Path | None =
         if claims_file.exists():
             run.claims = [json.loads(line) for line in claims_file.read_text(encoding="utf-8").splitlines()]
     run.errors += _cell_errors(notebook)
+    run.slowest = _cell_seconds(notebook)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, keep / Path(path).name)
@@ -103,12 +119,13 @@ def report(runs: list[NotebookRun], mode: str, load_before: tuple, load_after: t
             unit = c.get("unit", "")
             lines.append(f"| {run.path.stem} | {c['name']} | {stated_text(c['stated'], unit)} | {_band(c, mode)} | "
                          f"{c['measured']:.4g}{unit} | {holds_text[c['holds']]} |")
-    lines += ["", "| notebook | minutes | claims | result |", "|---|---|---|---|"]
+    lines += ["", "| notebook | minutes | claims | slowest cells | result |", "|---|---|---|---|---|"]
     for run in runs:
         failed = sum(c["holds"] is False for c in run.claims)
         result = "ok" if run.ok else "; ".join(run.errors[:3] + ([f"{failed} claim(s) fail"] if failed else []))
+        slowest = ", ".join(f"{index} ({seconds:.0f} s)" for seconds, index in run.slowest)
         lines.append(f"| {run.path.parent.name}/{run.path.name} | {run.seconds / 60:.1f} | {len(run.claims)} | "
-                     f"{result} |")
+                     f"{slowest} | {result} |")
     total = sum(r.seconds for r in runs) / 60
     lines += ["", f"Total {total:.1f} min. Load average (1, 5, 15 min) before: "
               f"{', '.join(f'{v:.2f}' for v in load_before)}; after: {', '.join(f'{v:.2f}' for v in load_after)}; "
