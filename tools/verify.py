@@ -6,8 +6,8 @@ removed) and ``AIGC_CLAIMS_FILE`` pointing at a file of its own, so that every
 Errors do not stop a notebook (later claims are still measured); they are reported instead.
 
 The result is one Markdown table — chapter, claim, stated, band, measured, holds — followed by the minutes
-each notebook took (with its three slowest cells) and the load average, printed and written to ``verify-report.md``. The exit
-status is 1 when any claim fails or any cell raises, else 0.
+each notebook took (with its three slowest cells) and the load average, printed and written to
+``verify-report.md``. The exit status is 1 when any claim fails or any cell raises, else 0.
 
     python tools/verify.py                       # full mode, chapters/ and solutions/
     python tools/verify.py --mode workshop chapters/03_gan_images.ipynb
