@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("full", "workshop")
+CELL_TIMEOUT_S = {"full": 3000, "workshop": 600}   # a workshop chapter takes <= 3 min: a 10-min cell has hung
 
 
 @dataclass
@@ -64,8 +65,12 @@ def _cell_seconds(notebook, top: int = 3) -> list[tuple[float, int]]:
     return sorted(found, reverse=True)[:top]
 
 
-def run_notebook(path: Path, mode: str, timeout: int = 3000, keep: Path | None = None) -> NotebookRun:
-    """Execute one notebook in ``mode``; return its claims, errors and wall time."""
+def run_notebook(path: Path, mode: str, timeout: int | None = None, keep: Path | None = None) -> NotebookRun:
+    """Execute one notebook in ``mode``; return its claims, errors and wall time.
+
+    ``timeout`` bounds each cell (default ``CELL_TIMEOUT_S[mode]``): a cell that hangs is reported as a
+    CellTimeoutError naming it, and the run goes on with the next notebook instead of holding the machine.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -79,8 +84,8 @@ def run_notebook(path: Path, mode: str, timeout: int = 3000, keep: Path | None =
         saved = {key: os.environ.get(key) for key in ("AIGC_MODE", "AIGC_FAST", "AIGC_CLAIMS_FILE")}
         os.environ.pop("AIGC_FAST", None)
         os.environ.update({"AIGC_MODE": mode, "AIGC_CLAIMS_FILE": str(claims_file)})
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(Path(path).parent)}})
+        client = NotebookClient(notebook, timeout=timeout or CELL_TIMEOUT_S[mode], kernel_name="python3",
+                                allow_errors=True, resources={"metadata": {"path": str(Path(path).parent)}})
         start = time.perf_counter()
         try:
             client.execute()
@@ -142,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter and solution")
     parser.add_argument("--mode", default=os.environ.get("MODE", "full"), choices=MODES)
     parser.add_argument("--out", type=Path, default=ROOT / "verify-report.md")
-    parser.add_argument("--timeout", type=int, default=3000, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help=f"seconds per cell (default: {CELL_TIMEOUT_S['full']} in full mode, "
+                             f"{CELL_TIMEOUT_S['workshop']} in workshop mode)")
     parser.add_argument("--keep", type=Path, default=None, help="write the executed notebooks to this folder")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or default_notebooks()
