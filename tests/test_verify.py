@@ -78,4 +78,5 @@ def test_a_hung_cell_is_named_and_the_next_notebook_still_runs(tmp_path, clean_e
     assert verify.main([str(hung), str(after), "--mode", "workshop", "--timeout", "2", "--out", str(out)]) == 1
     text = out.read_text()
     assert "CellTimeoutError" in text and "| 06_after | x |" in text
+    assert "retried after: CellTimeoutError" in text            # run twice: a one-off hang would pass the 2nd time
     assert verify.CELL_TIMEOUT_S == {"full": 3000, "workshop": 600}

@@ -36,6 +36,7 @@ class NotebookRun:
     claims: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)     # "cell N: ExcType: message"
     slowest: list[tuple[float, int]] = field(default_factory=list)   # (seconds, cell index), slowest first
+    retried: str = ""                                   # why the notebook was run a second time, if it was
 
     @property
     def ok(self) -> bool:
@@ -105,6 +106,22 @@ def run_notebook(path: Path, mode: str, timeout: int | None = None, keep: Path |
     return run
 
 
+def run_with_retry(path: Path, mode: str, timeout: int | None = None, keep: Path | None = None) -> NotebookRun:
+    """:func:`run_notebook`, run once more from a fresh kernel when a cell timed out.
+
+    nbclient can deadlock, now and then, on the cell after an ipywidgets one (the kernel idles and the next
+    cell never starts: jupyter/nbclient#312, jupyter/nbconvert#2029, both open). The timeout turns the hang into
+    a CellTimeoutError; a second run, whose time is reported, tells a one-off hang from a cell that is too slow.
+    """
+    first = run_notebook(path, mode, timeout, keep)
+    if not any(error.startswith("CellTimeoutError") for error in first.errors):
+        return first
+    print(f"   {first.errors[0][:160]}; running it once more", flush=True)
+    second = run_notebook(path, mode, timeout, keep)
+    second.retried = f"retried after: {first.errors[0][:120]}"
+    return second
+
+
 def _band(entry: dict, mode: str) -> str:
     from aigc_course.claims import band_text
 
@@ -128,6 +145,7 @@ def report(runs: list[NotebookRun], mode: str, load_before: tuple, load_after: t
     for run in runs:
         failed = sum(c["holds"] is False for c in run.claims)
         result = "ok" if run.ok else "; ".join(run.errors[:3] + ([f"{failed} claim(s) fail"] if failed else []))
+        result += f" ({run.retried})" if run.retried else ""
         slowest = ", ".join(f"{index} ({seconds:.0f} s)" for seconds, index in run.slowest)
         lines.append(f"| {run.path.parent.name}/{run.path.name} | {run.seconds / 60:.1f} | {len(run.claims)} | "
                      f"{slowest} | {result} |")
@@ -160,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for path in notebooks:
         print(f"== {path} ({args.mode} mode)", flush=True)
-        runs.append(run_notebook(Path(path), args.mode, args.timeout, args.keep))
+        runs.append(run_with_retry(Path(path), args.mode, args.timeout, args.keep))
         print(f"   {runs[-1].seconds / 60:.1f} min, {len(runs[-1].claims)} claims, "
               f"{'ok' if runs[-1].ok else 'FAILED: ' + '; '.join(runs[-1].errors[:3])}", flush=True)
     text = report(runs, args.mode, load_before, os.getloadavg())
