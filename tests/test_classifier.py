@@ -97,9 +97,10 @@ def test_pretrained_classifier_is_cached(monkeypatch):
     assert torch.equal(second(images[:3]), first(images[:3]))
 
 
-def test_a_workshop_uses_a_full_runs_judge_or_trains_its_own_shorter_one(monkeypatch):
+def test_a_workshop_uses_a_full_runs_judge_or_trains_its_own_shorter_one(monkeypatch, tmp_path):
     from aigc_course.models.classifier import JUDGE_STEPS
 
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))                # an empty cache: no judge of any mode yet
     images, labels = _quadrant_data(256, size=16)
     fake = types.SimpleNamespace(load_images=lambda name, size, split, fit="resize": types.SimpleNamespace(
         images=images, labels=labels, name="quadrants", classes=list("abcd")))
