@@ -86,7 +86,8 @@ image_grid(train_set.images[:40], nrow=4, title="real digits")
 # 2. give us a *feature space* (its penultimate layer, 64 numbers per image) in which real and generated
 #    images can be compared as distributions.
 #
-# `pretrained_digit_classifier` trains it once and caches it, so chapters 05 and 09 reuse the same judge.
+# `pretrained_digit_classifier` trains it once per data set, size and fit and caches it, so later chapters
+# that use the same images reuse the same judge.
 
 # %%
 from aigc_course.metrics import class_accuracy
