@@ -21,6 +21,14 @@ from pathlib import Path
 
 from aigc_course.config import run_mode
 
+NOT_YET_MEASURED = float("nan")  # ``stated=`` of a claim whose full-run figure has not been measured yet:
+                                 # only its band is asserted, and reports say "not yet measured"
+
+
+def stated_text(stated: float, unit: str = "") -> str:
+    """How a stated figure reads in a printout or report: the number, or "not yet measured" for NaN."""
+    return "not yet measured" if math.isnan(stated) else f"{stated:g}{unit}"
+
 
 class ClaimFailed(AssertionError):
     """A figure the chapter states was not reached in a mode where it must hold."""
@@ -36,12 +44,19 @@ def _check_band(name: str, low: float | None, high: float | None) -> None:
         raise ValueError(f"claim {name!r}: low={low} is above high={high}")
 
 
-def _band_text(low: float | None, high: float | None) -> str:
+def band_text(low: float | None, high: float | None) -> str:
+    """A band as it reads in a printout or report: "≥ 0.9", "≤ 2", "[0.9, 1]" (or "(not checked)")."""
+    if low is None and high is None:
+        return "(not checked)"
     if low is None:
-        return f"<= {high:g}"
+        return f"≤ {high:g}"
     if high is None:
-        return f">= {low:g}"
-    return f"in [{low:g}, {high:g}]"
+        return f"≥ {low:g}"
+    return f"[{low:g}, {high:g}]"
+
+
+def _reach(low: float | None, high: float | None) -> str:
+    return ("in " if low is not None and high is not None else "") + band_text(low, high)
 
 
 def _record(entry: dict) -> None:
@@ -76,11 +91,11 @@ def claim(name: str, measured: float, *, stated: float, low: float | None = None
     else:
         lo, hi = band
         holds = math.isfinite(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
-        verdict = ("holds" if holds else "FAILS") + f" ({_band_text(lo, hi)})"
+        verdict = ("holds" if holds else "FAILS") + f" ({_reach(lo, hi)})"
     _record({"name": name, "measured": value, "stated": stated, "low": low, "high": high,
              "workshop": list(workshop) if workshop else None, "mode": mode, "holds": holds, "unit": unit})
-    print(f"claim: {name}: measured {value:.4g}{unit}, stated {stated:g}{unit} — {verdict}")
+    print(f"claim: {name}: measured {value:.4g}{unit}, stated {stated_text(stated, unit)} — {verdict}")
     if holds is False:
         raise ClaimFailed(f"{name}: measured {value:.4g}{unit}, but a {mode} run must reach "
-                          f"{_band_text(*band)} (the text states {stated:g}{unit})")
+                          f"{_reach(*band)} (the text states {stated_text(stated, unit)})")
     return value

@@ -36,6 +36,10 @@ def _register_notebook_display() -> None:
         shell.display_formatter.formatters["image/png"].for_type(Figure, _figure_png)
 
 
+MIN_FONT_PT = 8          # no text in a course figure is smaller (labels, legends, ticks)
+_MAX_TOKEN_TICKS = 40    # an attention map labels at most this many tokens per axis
+
+
 def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
     """A fresh figure, detached from pyplot."""
     _register_notebook_display()
@@ -75,7 +79,8 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, title: str | None 
         h = images.shape[2]
         for i, text in enumerate(labels[:n]):
             r, k = divmod(i, ncol)
-            ax.text(k * (images.shape[3] + 1) + 2, r * (h + 1) + 1, str(text), color="red", fontsize=7, va="top")
+            ax.text(k * (images.shape[3] + 1) + 2, r * (h + 1) + 1, str(text), color="red", fontsize=MIN_FONT_PT,
+                    va="top")
     if title:
         ax.set_title(title)
     return fig
@@ -99,7 +104,7 @@ def plot_history(history, keys: Iterable[str] | None = None, log_y: bool = False
     if log_y:
         ax.set_yscale("log")
     if keys:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=MIN_FONT_PT)
     ax.grid(alpha=0.3)
     ax.set_title(title or "training history")
     return fig
@@ -134,7 +139,7 @@ def plot_samples_2d(samples: torch.Tensor, reference: torch.Tensor | None = None
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.legend(fontsize=7, loc="upper right", markerscale=2)
+    ax.legend(fontsize=MIN_FONT_PT, loc="upper right", markerscale=2)
     ax.set_title(title or f"{len(s)} samples")
     return fig
 
@@ -168,9 +173,10 @@ def plot_attention(weights: torch.Tensor, tokens: list[str], title: str = "", ax
     ax = ax or fig.add_subplot()
     ax.imshow(weights.detach().cpu().numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
     labels = [_token_label(c) for c in tokens]
-    fontsize = 8 if T <= 40 else 5
-    ax.set_xticks(range(T), labels, fontsize=fontsize)
-    ax.set_yticks(range(T), labels, fontsize=fontsize)
+    every = math.ceil(T / _MAX_TOKEN_TICKS)      # past 40 tokens label every k-th one: 8 pt, never overlapping
+    ticks = list(range(0, T, every))
+    ax.set_xticks(ticks, [labels[i] for i in ticks], fontsize=MIN_FONT_PT)
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=MIN_FONT_PT)
     ax.set_xlabel("key (attended to)")
     ax.set_ylabel("query (attending)")
     ax.set_title(title, fontsize=9)

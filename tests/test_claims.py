@@ -17,7 +17,7 @@ def mode(monkeypatch):
 def test_full_mode_asserts_the_band(mode):
     mode("full")
     assert claim("accuracy", 0.985, stated=0.986, low=0.97) == 0.985
-    with pytest.raises(ClaimFailed, match=r"accuracy: measured 0.96, but a full run must reach >= 0.97"):
+    with pytest.raises(ClaimFailed, match=r"accuracy: measured 0.96, but a full run must reach ≥ 0.97"):
         claim("accuracy", 0.96, stated=0.986, low=0.97)
     with pytest.raises(ClaimFailed, match=r"in \[1.18, 1.28\]"):
         claim("loss", 1.30, stated=1.23, low=1.18, high=1.28)
@@ -64,3 +64,15 @@ def test_bad_bands_are_named(mode, kwargs, message):
     mode("full")
     with pytest.raises(ValueError, match=message):
         claim("x", 1.0, stated=1.0, **kwargs)
+
+
+def test_a_figure_not_yet_measured_reads_so_and_only_its_band_is_asserted(monkeypatch, capsys):
+    from aigc_course.claims import NOT_YET_MEASURED, band_text, stated_text
+
+    monkeypatch.setenv("AIGC_MODE", "full")
+    monkeypatch.delenv("AIGC_FAST", raising=False)
+    assert claim("floor", 1.3, stated=NOT_YET_MEASURED, low=0.5, high=4.0) == 1.3
+    assert "stated not yet measured — holds (in [0.5, 4])" in capsys.readouterr().out
+    with pytest.raises(ClaimFailed, match="the text states not yet measured"):
+        claim("floor", 9.0, stated=NOT_YET_MEASURED, low=0.5, high=4.0)
+    assert stated_text(0.25, " nats") == "0.25 nats" and band_text(None, 2) == "≤ 2" and band_text(1, None) == "≥ 1"

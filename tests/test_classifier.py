@@ -84,7 +84,7 @@ def test_pretrained_classifier_is_cached(monkeypatch):
     images, labels = _quadrant_data(256, size=16)
     calls = []
 
-    def fake_load_images(name, size, split):
+    def fake_load_images(name, size, split, fit="resize"):
         calls.append(split)
         return types.SimpleNamespace(images=images, labels=labels, name="quadrants", classes=list("abcd"))
 
@@ -95,3 +95,23 @@ def test_pretrained_classifier_is_cached(monkeypatch):
     assert calls == ["train", "test", "train"]                  # loaded from the cache: no test pass, no training
     assert second.test_accuracy == first.test_accuracy
     assert torch.equal(second(images[:3]), first(images[:3]))
+
+
+def test_a_workshop_uses_a_full_runs_judge_or_trains_its_own_shorter_one(monkeypatch, tmp_path):
+    from aigc_course.models.classifier import JUDGE_STEPS
+
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path))                # an empty cache: no judge of any mode yet
+    images, labels = _quadrant_data(256, size=16)
+    fake = types.SimpleNamespace(load_images=lambda name, size, split, fit="resize": types.SimpleNamespace(
+        images=images, labels=labels, name="quadrants", classes=list("abcd")))
+    monkeypatch.setitem(sys.modules, "aigc_course.data", fake)
+    monkeypatch.setitem(JUDGE_STEPS, "workshop", 5)
+    monkeypatch.delenv("AIGC_FAST", raising=False)
+    monkeypatch.setenv("AIGC_MODE", "workshop")
+    own = pretrained_digit_classifier("quadrants", size=16, device="cpu", verbose=False)   # no full judge yet
+    monkeypatch.setenv("AIGC_MODE", "full")
+    full = pretrained_digit_classifier("quadrants", size=16, device="cpu", steps=40, verbose=False)
+    monkeypatch.setenv("AIGC_MODE", "workshop")
+    again = pretrained_digit_classifier("quadrants", size=16, device="cpu", verbose=False)
+    assert not torch.equal(own(images[:4]), full(images[:4]))          # 5 steps and 40 steps: two judges
+    assert torch.equal(again(images[:4]), full(images[:4]))            # a workshop prefers the full run's

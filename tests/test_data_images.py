@@ -69,6 +69,22 @@ def test_size_resizes_bilinearly_and_stays_in_range():
     assert torch.equal(load_images("digits", size=8, limit=20).images, small)  # native size: untouched
 
 
+def test_fit_pad_centres_the_native_pixels_in_a_black_frame():
+    native = load_images("digits", limit=20).images                       # (20, 1, 8, 8)
+    padded = load_images("digits", size=14, limit=20, fit="pad").images   # 3 black pixels each side
+    assert padded.shape == (20, 1, 14, 14)
+    assert torch.equal(padded[..., 3:11, 3:11], native)                 # the pixels themselves, not resampled
+    frame = padded.clone()
+    frame[..., 3:11, 3:11] = 0
+    assert frame.abs().max() == 0
+    odd = load_images("digits", size=11, limit=2, fit="pad").images      # 3 extra pixels: 1 before, 2 after
+    assert torch.equal(odd[..., 1:9, 1:9], native[:2]) and odd[..., 0, :].abs().max() == 0
+    with pytest.raises(ValueError, match=r"fit='pad' needs size >= the images' own side 8, got size=4"):
+        load_images("digits", size=4, fit="pad")
+    with pytest.raises(ValueError, match=r"fit must be one of 'resize', 'pad', got 'crop'"):
+        load_images("digits", size=16, fit="crop")
+
+
 @pytest.mark.parametrize("kwargs, word", [
     ({"size": 0}, "size"), ({"size": -3}, "size"), ({"limit": 0}, "limit"),
     ({"split": "valid"}, "split must be one of 'train', 'test'"), ({"seed": -1}, "seed"),

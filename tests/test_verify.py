@@ -43,6 +43,7 @@ def test_claims_are_tabulated_and_a_failing_claim_fails_the_run(tmp_path, clean_
     assert "| 02_bad | loss | 1.2 | ≤ 1.5 | 2.5 | **NO** |" in text
     assert "| 02_bad | after the failure |" in text          # a failing cell does not stop the notebook
     assert "Load average" in text and "minutes" in text
+    assert "| slowest cells |" in text and " s)" in text          # per-cell seconds, from nbclient's timing
     assert "ClaimFailed" in text                                # the failing cell is named
     assert "02_bad | loss" in capsys.readouterr().out            # the table is printed too
 
@@ -66,3 +67,16 @@ def test_bad_arguments_are_named(tmp_path, clean_env):
         verify.main([str(tmp_path / "missing.ipynb")])
     with pytest.raises(ValueError, match="mode must be one of"):
         verify.run_notebook(tmp_path / "x.ipynb", "fast")
+
+
+def test_a_hung_cell_is_named_and_the_next_notebook_still_runs(tmp_path, clean_env):
+    hung = fake_notebook(tmp_path / "05_hung.ipynb", "import time", "time.sleep(60)  # never ends in time",
+                         "print('not reached')")
+    after = fake_notebook(tmp_path / "06_after.ipynb", "from aigc_course.claims import claim",
+                          "claim('x', 1.0, stated=1.0, low=0.5)")
+    out = tmp_path / "report.md"
+    assert verify.main([str(hung), str(after), "--mode", "workshop", "--timeout", "2", "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "CellTimeoutError" in text and "| 06_after | x |" in text
+    assert "retried after: CellTimeoutError" in text            # run twice: a one-off hang would pass the 2nd time
+    assert verify.CELL_TIMEOUT_S == {"full": 3000, "workshop": 600}

@@ -64,3 +64,27 @@ def test_figures_display_as_png_in_ipython():
     fig = viz.new_figure(2, 2)
     data, _ = shell.display_formatter.format(fig)
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _font_sizes(fig):
+    """Every text the figure draws (titles, labels, ticks, legends, annotations), in points."""
+    from matplotlib.text import Text
+
+    return [t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+
+
+def test_every_viz_label_is_at_least_8_points():
+    from aigc_course.viz import MIN_FONT_PT, plot_attention
+
+    h = History()
+    for s in range(1, 6):
+        h.record(s, {"loss": 1.0 / s})
+    weights = torch.softmax(torch.randn(90, 90), dim=-1)
+    figures = [image_grid(torch.rand(8, 1, 8, 8), labels=list("01234567"), title="t"), plot_history(h),
+               plot_samples_2d(torch.randn(20, 2), reference=torch.randn(20, 2), modes=torch.zeros(1, 2)),
+               plot_attention(weights, list("abcdefghij" * 9), title="long"),
+               plot_attention(weights[:5, :5] / weights[:5, :5].sum(1, keepdim=True), list("abcde"))]
+    sizes = [size for fig in figures for size in _font_sizes(fig)]
+    assert MIN_FONT_PT == 8 and sizes and min(sizes) >= 8, sorted(sizes)[:5]
+    long_map = figures[3].axes[0]
+    assert 0 < len(long_map.get_xticks()) <= 40          # 90 tokens: every 3rd labelled, so 8 pt labels fit

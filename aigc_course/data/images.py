@@ -36,6 +36,7 @@ from aigc_course.validation import ArgumentTypeError, check_bool, check_choice, 
 
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10")
 SPLITS = ("train", "test")
+FITS = ("resize", "pad")     # how load_images(size=...) reaches the size: bilinear resize, or a black frame
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 SHAPE_CLASSES = ("square", "ellipse", "heart")
 SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y")
@@ -267,10 +268,22 @@ def _torchvision_or_stand_in(key: str, split: str, strict: bool, size: int | Non
 # ---------------------------------------------------------------------------------------------- public
 
 
-def _to_float(raw: _Raw, order: Tensor, channels: int, size: int | None) -> Tensor:
-    """Pick ``order`` from the raw pixels, scale to [0, 1], resize and fix the channel count."""
+def _pad(images: Tensor, size: int) -> Tensor:
+    """Centre (N, C, s, s) images in a black size x size frame (MNIST's 28 -> 32, as LeNet-5 did)."""
+    extra = size - images.shape[-1]
+    if extra < 0:
+        raise ValueError(f"fit='pad' needs size >= the images' own side {images.shape[-1]}, got size={size}; "
+                         f"use fit='resize' to shrink")
+    before = extra // 2
+    return F.pad(images, (before, extra - before, before, extra - before))   # (N, C, size, size)
+
+
+def _to_float(raw: _Raw, order: Tensor, channels: int, size: int | None, fit: str = "resize") -> Tensor:
+    """Pick ``order`` from the raw pixels, scale to [0, 1], resize (or pad) and fix the channel count."""
     images = raw.pixels[order].float() / raw.max_value                  # (N, C, H, W) in [0, 1]
-    if size is not None and images.shape[-1] != size:
+    if size is not None and fit == "pad":
+        images = _pad(images, size)
+    elif size is not None and images.shape[-1] != size:
         down = size < images.shape[-1]
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
                                antialias=down).clamp_(0.0, 1.0)
@@ -280,7 +293,8 @@ def _to_float(raw: _Raw, order: Tensor, channels: int, size: int | None) -> Tens
 
 
 def load_images(name: str, split: str = "train", *, size: int | None = None, limit: int | None = None,
-                device: torch.device | str | None = None, strict: bool = False, seed: int = 0) -> ImageData:
+                device: torch.device | str | None = None, strict: bool = False, seed: int = 0,
+                fit: str = "resize") -> ImageData:
     """Load an image data set as tensors: ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` (N,) int64.
 
     name:   one of ``IMAGE_DATASETS``. mnist / fashion-mnist / cifar10 download once into
@@ -291,6 +305,8 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
             a RuntimeError instead.
     split:  "train" or "test" (digits and mnist-5k: a fixed stratified 80/20 split of 1797 / 5000 images).
     size:   resize to size x size (bilinear); default: the data set's own size (shapes: drawn at 32).
+    fit:    "resize" (bilinear, the default) or "pad": keep the pixels and centre them in a black
+            size x size frame (MNIST's 28x28 in 32x32 for a DCGAN, whose sizes are powers of two).
     limit:  keep the first ``limit`` examples after a fixed shuffle (shapes: draw exactly ``limit``;
             default 20000 train / 2000 test).
     seed:   the shuffle order, and for shapes the random factors; the same seed gives the same data.
@@ -301,6 +317,7 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     key = _check_name(name)
     _check_args(split, size, limit, seed, key)
     check_bool("strict", strict)
+    check_choice("fit", fit, FITS)
     size = None if size is None else int(size)      # numpy ints welcome; cache keys stay plain ints
     limit, seed = (None if limit is None else int(limit)), int(seed)
     channels, native = _NATIVE[key]
@@ -314,7 +331,7 @@ def load_images(name: str, split: str = "train", *, size: int | None = None, lim
     n = raw.pixels.shape[0]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if key != "shapes" else torch.arange(n)
     order = order[:limit] if limit is not None else order
-    images = _to_float(raw, order, channels, size)
+    images = _to_float(raw, order, channels, size, fit)
     factors = None if raw.factors is None else raw.factors[order].clone()
     data = ImageData(images, raw.labels[order].clone(), raw.classes, raw.name, factors,
                      SHAPE_FACTORS if factors is not None else None)

@@ -136,42 +136,62 @@ def _train_classifier(images: Tensor, labels: Tensor, cfg: ClassifierConfig, ste
     return model.eval()
 
 
-def _cache_path(name: str, size: int, fast: bool) -> Path:
+def _cache_path(name: str, size: int, mode: str, fit: str = "resize") -> Path:
     from aigc_course.config import data_dir
 
-    return data_dir() / "classifiers" / f"{name}-{size}px{'-fast' if fast else ''}.pt"
+    suffix = ("-pad" if fit == "pad" else "") + ("" if mode == "full" else f"-{mode}")
+    return data_dir() / "classifiers" / f"{name}-{size}px{suffix}.pt"
+
+
+def _load_cached(path: Path, verbose: bool) -> DigitClassifier | None:
+    """The classifier cached at ``path``, or None (missing or unusable: then it says why)."""
+    from aigc_course.checkpoint import CheckpointError, read_checkpoint
+
+    if not path.exists():
+        return None
+    try:
+        payload = read_checkpoint(path)
+        model = DigitClassifier(ClassifierConfig(**{k: v for k, v in payload["config"].items() if k != "class"}))
+        model.load_state_dict(payload["modules"]["classifier"])
+        model.test_accuracy = float(payload["history"]["test_accuracy"])
+        return model
+    except (CheckpointError, KeyError, TypeError, RuntimeError) as err:
+        if verbose:
+            print(f"cached classifier at {path} is unusable ({err}); training a new one")
+        return None
+
+
+# steps of the shared judge per run mode; a workshop loads a full run's judge when one is cached
+JUDGE_STEPS = {"full": 800, "workshop": 300, "fast": 120}
 
 
 def pretrained_digit_classifier(dataset: str = "digits", size: int = 16, device: torch.device | str | None = None,
                                 steps: int | None = None, retrain: bool = False,
-                                verbose: bool = True) -> DigitClassifier:
+                                verbose: bool = True, fit: str = "resize") -> DigitClassifier:
     """The shared domain classifier for ``dataset`` at ``size`` px: trained on its train split once, then
-    loaded from the cache (``data_dir()/classifiers``). FAST mode trains (and caches) a small-budget one.
+    loaded from the cache (``data_dir()/classifiers``). FAST mode trains (and caches) a small-budget one;
+    workshop mode uses a full run's cached judge when there is one, else trains (and caches) its own
+    ``JUDGE_STEPS["workshop"]``-step judge. ``fit`` is passed to :func:`load_images` ("pad" for MNIST in 32x32).
 
     Its test-split accuracy is stored with it and available as ``classifier.test_accuracy``.
     """
-    from aigc_course.checkpoint import CheckpointError, CheckpointWriteError, read_checkpoint, save_checkpoint
-    from aigc_course.config import budget, fast_mode
+    from aigc_course.checkpoint import CheckpointWriteError, save_checkpoint
+    from aigc_course.config import run_mode
     from aigc_course.data import load_images
     from aigc_course.device import get_device
     from aigc_course.metrics import class_accuracy
 
     device = get_device(None if device is None else str(device))
-    train_set = load_images(dataset, size=size, split="train")
-    path = _cache_path(train_set.name, size, fast_mode())
-    if path.exists() and not retrain:
-        try:
-            payload = read_checkpoint(path)
-            model = DigitClassifier(ClassifierConfig(**{k: v for k, v in payload["config"].items()
-                                                        if k != "class"}))
-            model.load_state_dict(payload["modules"]["classifier"])
-            model.test_accuracy = float(payload["history"]["test_accuracy"])
+    train_set = load_images(dataset, size=size, split="train", fit=fit)
+    mode = run_mode()
+    path = _cache_path(train_set.name, size, mode, fit)
+    full_path = _cache_path(train_set.name, size, "full", fit)
+    for candidate in [] if retrain else ([full_path] if mode == "workshop" else []) + [path]:
+        model = _load_cached(candidate, verbose)
+        if model is not None:
             return model.to(device).eval()
-        except (CheckpointError, KeyError, TypeError, RuntimeError) as err:
-            if verbose:
-                print(f"cached classifier at {path} is unusable ({err}); training a new one")
-    test_set = load_images(dataset, size=size, split="test")
-    steps = steps if steps is not None else budget(full=800, fast=120)
+    test_set = load_images(dataset, size=size, split="test", fit=fit)
+    steps = steps if steps is not None else JUDGE_STEPS[mode]
     model = train_classifier(train_set.images, train_set.labels, steps=steps, device=device)
     model.test_accuracy = class_accuracy(model, test_set.images, test_set.labels)
     try:
