@@ -86,7 +86,8 @@ def run_notebook(path: Path, mode: str, timeout: int | None = None, keep: Path |
         os.environ.pop("AIGC_FAST", None)
         os.environ.update({"AIGC_MODE": mode, "AIGC_CLAIMS_FILE": str(claims_file)})
         client = NotebookClient(notebook, timeout=timeout or CELL_TIMEOUT_S[mode], kernel_name="python3",
-                                allow_errors=True, resources={"metadata": {"path": str(Path(path).parent)}})
+                                allow_errors=True, store_widget_state=True,   # kept copies feed `make book FROM=`
+                                resources={"metadata": {"path": str(Path(path).parent)}})
         start = time.perf_counter()
         try:
             client.execute()
