@@ -392,8 +392,8 @@ plot_samples_2d(ddpm_ring["posterior"]["samples"][:3000], reference=ring_data[:3
 # now the posterior's $\tilde\beta_t$ and the model's $\beta_t$ differ, and the KL between $\mathcal N(\tilde\mu,
 # \tilde\beta_t I)$ and $\mathcal N(\mu_\theta, \beta_t I)$ in $D$ dimensions is the mean term *plus*
 # $\tfrac D2\big(r_t - 1 - \log r_t\big)$, $r_t = \tilde\beta_t/\beta_t$. That term is free of $\theta$, so training
-# may ignore it; a bound may not. It is large where $r_t$ is far from 1, at the first steps ($r_2 \approx 0.5$),
-# and on our schedule it adds up to about 0.9 nats. (This chapter's first version forgot it, and its
+# may ignore it; a bound may not. It is large where $r_t$ is far from 1, at the first steps ($r_2 \approx 0.4$),
+# and on the ring's schedule it adds up to 0.87 nats. (This chapter's first version forgot it, and its
 # "bound" came out *below* the ring's entropy: impossible, which is how a check finds an error.)
 #
 # First a case with a known answer. For data $\mathcal N(m, s^2 I)$ the exact noise prediction is linear,
