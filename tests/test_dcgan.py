@@ -198,3 +198,17 @@ def test_flat_gan_shapes_and_labels():
         FlatGANConfig(hidden=0)
     # 2 hidden layers of 16: (8+3)*16+16 + 16*16+16 + 16*49+49
     assert sum(p.numel() for p in g.parameters()) == (11 * 16 + 16) + (16 * 16 + 16) + (16 * 49 + 49)
+
+
+def test_train_dcgan_is_reproducible_and_needs_labels_when_conditional():
+    from aigc_course.models.dcgan import train_dcgan
+
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(32, 1, 8, 8, generator=g), torch.randint(0, 3, (32,), generator=g)
+    cfg = DCGANConfig(image_size=8, latent_dim=4, width=4, num_classes=3)
+    runs = [train_dcgan(cfg, images, labels, 3, batch_size=8, progress=False) for _ in range(2)]
+    (g1, d1, h1), (g2, _, h2) = runs
+    assert h1.steps == [1, 2, 3] and all(torch.equal(p, q) for p, q in zip(g1.parameters(), g2.parameters()))
+    assert isinstance(d1, DCDiscriminator) and g1.cfg is cfg
+    with pytest.raises(ValueError, match="needs labels"):
+        train_dcgan(cfg, images, None, 1)

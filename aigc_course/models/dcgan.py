@@ -289,6 +289,28 @@ def image_gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.
                     d_steps=d_steps, batch_size=batch_size, sample_labels=sample_labels)
 
 
+def train_dcgan(cfg: DCGANConfig, images: Tensor, labels: Tensor | None = None, steps: int = 3000, *,
+                batch_size: int = 64, callbacks=(), desc: str = "DCGAN", device: torch.device | str = "cpu",
+                seed: int | None = 0, progress: bool = True):
+    """Build a DCGAN for ``cfg`` (conditional when ``cfg.num_classes > 0``; then pass ``labels``), train it for
+    ``steps`` alternating updates of :func:`image_gan_step` with :func:`dcgan_optimizers` under
+    :func:`aigc_course.train.train`, and return ``(generator, discriminator, history)``. ``seed`` seeds the
+    networks' initial weights (None: leave the global generator alone)."""
+    from aigc_course.train import train
+
+    if cfg.num_classes and labels is None:
+        raise ValueError(f"a conditional DCGAN (num_classes={cfg.num_classes}) needs labels for its images")
+    if seed is not None:
+        torch.manual_seed(seed)
+    generator, discriminator = (m.to(device) for m in build_dcgan(cfg))
+    opt_g, opt_d = dcgan_optimizers(generator, discriminator)
+    step = image_gan_step(generator, discriminator, opt_g, opt_d, images.to(device),
+                          None if labels is None or not cfg.num_classes else labels.to(device), batch_size=batch_size)
+    history = train(step, steps, modules={"G": generator, "D": discriminator}, callbacks=callbacks, desc=desc,
+                    progress=progress)
+    return generator, discriminator, history
+
+
 @torch.no_grad()
 def discriminator_beliefs(generator: nn.Module, discriminator: nn.Module, images: Tensor,
                           labels: Tensor | None = None, seed: int = 0) -> dict[str, float]:

@@ -5,7 +5,8 @@ Read it top to bottom, small pieces first:
 1. :class:`NoiseSchedule` — β_1..β_T and the products ᾱ_t; :func:`linear_schedule`, :func:`cosine_schedule`.
 2. The forward process: one step :func:`forward_step` (eq. 10.1) and the closed form :func:`q_sample` (10.2).
 3. The reverse process: the Gaussian posterior q(x_{t-1} | x_t, x_0) (:func:`posterior`, 10.4), the ELBO
-   weights of the ε-loss (:func:`elbo_weights`, 10.6) and the "simple" loss :func:`diffusion_loss` (10.7).
+   weights of the ε-loss (:func:`elbo_weights`, 10.6), the bound itself (:func:`nll_bound`, 10.5) and the
+   "simple" loss :func:`diffusion_loss` (10.7).
 4. Scores: :func:`eps_to_score` (10.8) and the exact noised score of a Gaussian mixture (:func:`mixture_score`).
 5. Classifier-free guidance :func:`guided` (10.16), then the samplers :func:`ddpm_sample` (10.9) and
    :func:`ddim_sample` (10.10).
@@ -146,6 +147,50 @@ def elbo_weights(sched: NoiseSchedule, sigma2: Tensor | None = None) -> Tensor:
         sigma2 = (1 - ab[:-1]) / (1 - ab[1:]) * b
         sigma2 = torch.cat([b[:1], sigma2[1:]])
     return b**2 / (2 * sigma2 * a * (1 - ab[1:]))
+
+
+def _eps_hat(model: Model, x_t: Tensor, t: int, T: int, device) -> Tensor:
+    """The network's ε̂(x_t, t) for float64 points x_t (N, D): called in float32 on ``device``, returned like x_t."""
+    time = torch.full((len(x_t),), t / T, device=device)
+    return model(x_t.float().to(device), time).to(x_t)
+
+
+@torch.no_grad()
+def nll_bound(model: Model, x0: Tensor, sched: NoiseSchedule, variance: str = "beta",
+              generator: torch.Generator | None = None, device: torch.device | str | None = None
+              ) -> dict[str, Tensor]:
+    """The terms of the bound (eq. 10.5) −log p_θ(x_0) ≤ L_T + Σ_{t=2}^T L_{t−1} + L_0, per point (N,), nats:
+
+    L_T = KL(N(√ᾱ_T x_0, (1 − ᾱ_T) I) ‖ N(0, I));  L_0 = −log N(x_0; μ_θ(x_1, 1), β_1 I);
+    L_{t−1} = KL(N(μ̃_t, β̃_t I) ‖ N(μ_θ(x_t, t), σ_t² I)) at one draw x_t ~ q(x_t | x_0) per term: the *whole*
+    Gaussian KL, ½ Σ_d (β̃_t/σ_t² − 1 − log(β̃_t/σ_t²) + (μ̃_t − μ_θ)²/σ_t²). With σ_t² = β_t (``"beta"``) the
+    variances differ and the first three terms, free of θ, do not vanish; with σ_t² = β̃_t (``"posterior"``)
+    they do. μ_θ is eq. 10.9's mean. ``x0`` (N, D); computed in float64 where x0 lives, the model called in
+    float32 on ``device`` (default: x0's)."""
+    from aigc_course.models.vae import diag_gaussian_log_prob, gaussian_kl, gaussian_kl_diag
+
+    if variance not in ("beta", "posterior"):
+        raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
+    if x0.dim() != 2:
+        raise ValueError(f"x0 must be (N, D) points, got shape {tuple(x0.shape)}")
+    x0, T, device = x0.double(), sched.T, x0.device if device is None else device
+    ab = sched.alpha_bars.to(x0.device)
+    log = lambda v: torch.log(v).expand_as(x0)                                      # noqa: E731  (N, D)
+    L_T = gaussian_kl(ab[T].sqrt() * x0, log(1 - ab[T]))                            # (N,)
+    L_mid = torch.zeros(len(x0), dtype=torch.float64, device=x0.device)
+    for t in range(1, T + 1):
+        tt = torch.full((len(x0),), t, device=x0.device)
+        x_t = q_sample(x0, tt, torch.randn(x0.shape, generator=generator, dtype=torch.float64).to(x0), sched)
+        beta = sched.betas[t].to(x0.device)
+        eps_hat = _eps_hat(model, x_t, t, T, device)
+        mu_theta = (x_t - beta / (1 - ab[t]).sqrt() * eps_hat) / (1 - beta).sqrt()     # (N, D) eq. 10.9
+        if t == 1:
+            L_0 = -diag_gaussian_log_prob(x0, mu_theta, log(beta))                  # σ_1² = β_1
+            continue
+        mu_q, var_q = posterior(x0, x_t, tt, sched)                                 # (N, D), (N, 1)
+        var_p = beta if variance == "beta" else var_q[0, 0]
+        L_mid += gaussian_kl_diag(mu_q, log(var_q[0, 0]), mu_theta, log(var_p))
+    return {"L_T": L_T, "sum L_t-1": L_mid, "L_0": L_0}
 
 
 def diffusion_loss(model: Model, x0: Tensor, sched: NoiseSchedule, y: Tensor | None = None,
