@@ -18,9 +18,10 @@
 #
 # **Prerequisites**: chapters 07 (the GPT) and 08 (character language models, `lm_step`).
 # **Time**: about 75 minutes to read. The code pre-trains two 0.8 M-parameter models and fine-tunes a dozen:
-# about 7,000 optimiser steps of 0.06 s each on an idle 2-core CPU, so roughly 8 minutes for the full run (the
-# pre-trained models are cached in the data folder, so a second run skips pre-training); `AIGC_MODE=workshop`
-# takes about a third of that. FAST mode (CI, tiny models) runs in under a minute.
+# about 7,000 optimiser steps. On one core of a shared 2-core machine a full run took about 28 minutes, 15 of
+# them pre-training (the pre-trained models are cached in the data folder, so a second run skips that part);
+# `AIGC_MODE=workshop` took 8 minutes, 3.6 without pre-training. FAST mode (CI, tiny models) runs in under a
+# minute.
 #
 # Open `aigc_course/models/encoder.py`, `aigc_course/finetune.py` and `aigc_course/pretrained.py` beside this
 # notebook.
@@ -245,9 +246,9 @@ for k, v in held.items():
 # costs it only about 0.1 nats: it has barely begun to use its context.)
 #
 # *At one budget, the MLM is still behind.* Seeing both sides should make a hidden character easier to guess
-# than the next one, and with the window intact the MLM's middle-character loss is close to the GPT's — but
-# its overall masked loss is still about 0.3 nats *above* the GPT's next-character loss after 1,500 steps
-# (0.9 after 500). Each window gives the MLM targets at 15 % of its positions, the GPT at all 64, so at equal
+# than the next one. In a full run, with the window intact, the MLM's middle-character loss (1.17 nats) is
+# still above the GPT's from the left side alone (1.05), and its overall masked loss is about 0.3 nats
+# *above* the GPT's next-character loss after 1,500 steps (0.9 after 500). Each window gives the MLM targets at 15 % of its positions, the GPT at all 64, so at equal
 # steps the MLM has learnt from about 6.7 times fewer predictions, and it spent its first ~500 steps on the
 # plateau of the curves above. BERT was trained for a million steps; here the budget decides.
 #
@@ -457,9 +458,24 @@ ax.legend(fontsize=8)
 fig
 
 # %% [markdown]
-# The chapter's targets, checked in full mode: pre-training beats training from scratch by more than the 95 %
-# interval of the gap; with few labels the gap is at least twice the gap with all of them; LoRA, with under 2 %
-# of the parameters trainable, ends within 2 points of full fine-tuning.
+# What a full run measured (the figures are in "What a full run reached" at the end), against what the
+# course set out to show:
+#
+# - *Pre-training helps at one budget:* with all 1,810 labels, full fine-tuning of the pre-trained encoder
+#   beats the same network trained from scratch by about 17 points, with a 95 % interval well above zero. In
+#   300 steps the encoder trained from scratch stays at chance (1/6): the pre-trained one starts from features
+#   that already separate the texts a little.
+# - *"Largest with few labels" did not happen here.* With 5 % of the labels (90 docstrings, 15 per class) the
+#   gap is about 3 points and its interval includes zero, so the gap with few labels is a fifth of the gap with
+#   all of them, not twice it. Small experiments (one core, same 300 steps) point at the features, not at the
+#   optimisation: with 90 labels, full fine-tuning reached 21.7 % at a learning rate of 5e-4 and at 2e-3, LoRA
+#   23.1 %, frozen features + head 22.7 %, while the scratch encoder stayed at 18–19 % at 1e-3 and 3e-3. An
+#   encoder of 0.8 M parameters pre-trained for 1,500 steps on 440,000 characters has learnt spelling and local
+#   syntax (its masked loss is 1.42 nats), not what distinguishes a GUI docstring from a networking one; the
+#   few-label regime where BERT shines needs a representation worth transferring, which costs more
+#   pre-training than a laptop run.
+# - *LoRA with 1.6 % of the parameters trainable* matched full fine-tuning — here it even ended about 5 points
+#   above it (at a larger learning rate, 3e-3 against 5e-4).
 
 # %%
 small = min(fractions)
@@ -467,12 +483,13 @@ gap_full, gap_small = curve[1.0]["gap"], curve[small]["gap"]
 acc_full_ft = accuracy_interval(results["full fine-tuning"]["correct"])[0]
 acc_lora = accuracy_interval(results["LoRA"]["correct"])[0]
 print(f"gaps: all labels {gap_full}, {small:.0%} of them {gap_small}; full fine-tuning {acc_full_ft:.3f}, LoRA {acc_lora:.3f}")
-claim("pre-trained minus scratch accuracy, all labels: lower end of the 95 % interval", gap_full[1],
-      stated=0.0, low=0.0)
-claim(f"gap with {small:.0%} of the labels / gap with all labels", gap_small[0] / max(gap_full[0], 1e-9),
-      stated=2.0, low=2.0)
 claim("LoRA trainable share", results["LoRA"]["share"], stated=0.0158, high=0.02)       # exact: 13,062 / 828,166
-claim("full fine-tuning minus LoRA accuracy", acc_full_ft - acc_lora, stated=0.02, high=0.02)
+claim("full fine-tuning minus LoRA accuracy", acc_full_ft - acc_lora, stated=-0.054, low=-0.12, high=0.02)
+claim("pre-trained minus scratch accuracy, all labels", gap_full[0], stated=0.173, low=0.10, high=0.25)
+claim("pre-trained minus scratch accuracy, all labels: lower end of the 95 % interval", gap_full[1],
+      stated=0.129, low=0.05)
+claim(f"gap with {small:.0%} of the labels / gap with all labels", gap_small[0] / max(gap_full[0], 1e-9),
+      stated=0.18, low=-0.5, high=1.0)
 
 # %% [markdown]
 # ## 6. Instruction tuning: a GPT that answers
@@ -574,7 +591,14 @@ for (p, ref), a, b in list(zip(names_task.test, named["pre-trained GPT"]["answer
                                named["GPT from scratch"]["answers"]))[:8]:
     print(f"{p[2:-5]!r:48} truth {ref:18} pre-trained {a!r:20} scratch {b!r}")
 claim("names: ROUGE-L, pre-trained minus scratch", named["pre-trained GPT"]["rouge"] - named["GPT from scratch"]["rouge"],
-      stated=0.02, low=0.02)
+      stated=0.032, low=0.01)
+
+# %% [markdown]
+# Honest reading: at this size neither model writes the right name — a full run's exact match is 0 for both,
+# and ROUGE-L is 0.05 for the pre-trained GPT against 0.02 from scratch. The pre-trained one has learnt the
+# *form* of an answer (`insertion_unsort(` for "Insertion unsort coding", `new_module(` for a loader): words of
+# the library joined by underscores. Naming a function from its summary needs far more text than a laptop
+# run has seen.
 
 # %% [markdown]
 # ## 7. Real pre-trained weights: GPT-2 in our own class
@@ -771,8 +795,8 @@ ch11.lora_parameters(my_lora_parameters)
 #
 # - Pre-training is self-supervised: a GPT predicts the next token (11.1), BERT the hidden ones from both sides
 #   (11.2, with the 80/10/10 rule 11.3). Same network, one mask apart; only the causal one is a generator.
-# - Fine-tuning reuses what pre-training learnt; the gain is measured against the number of labels, where it is
-#   expected to be largest with few (section 5's claims).
+# - Fine-tuning reuses what pre-training learnt: here 17 points over training from scratch with all labels —
+#   but only 3 (not significant) with 5 % of them, because features this briefly pre-trained are weak.
 # - Frozen features are cheapest; LoRA trains under 2 % of the parameters (1.6 % here, head included) and merges
 #   into the weights for free; section 4 measures both against full fine-tuning at one budget.
 # - Instruction tuning is language modelling on (prompt, answer) text with the prompt masked out of the loss.
@@ -790,9 +814,27 @@ ch11.lora_parameters(my_lora_parameters)
 # Lin, *ROUGE: A Package for Automatic Evaluation of Summaries* (2004); Wilson, *Probable Inference, the Law of
 # Succession, and Statistical Inference* (1927).
 #
-# **What a full run reached** on a 2-core CPU: each `claim:` line above prints the measured figure beside the
-# stated one. The stated figures are, for now, the edges of the bands the text promises (the LoRA share is exact
-# by formula); they are to be replaced by a full run's measurements.
+# **What a full run reached** (one run, `AIGC_MODE=full`, on one core of a shared 2-core machine; each `claim:`
+# line above prints the measured figure beside the stated one):
+#
+# | | measured |
+# |---|---|
+# | pre-training, 1,500 steps each | GPT 403 s, MLM 510 s (load average 7–11); held-out GPT next character 1.14 nats, MLM masked 1.42 |
+# | MLM: steps to fall below 80 % of the no-context loss | 515 (GPT: 75) |
+# | MLM middle character, left only − both sides | 0.90 nats |
+# | MLM − GPT when continuing a text | 1.01 nats |
+# | accuracy, 1,810 labels, 300 steps (95 % interval) | scratch 18.3 % [15.4, 21.6]; frozen + head 33.2 % [29.5, 37.1]; full 35.6 % [31.8, 39.5]; LoRA 41.0 % [37.1, 45.0] |
+# | pre-trained − scratch (paired interval) | all labels +17.3 [+12.9, +21.7]; 30 % +13.4 [+8.6, +18.2]; 10 % +3.2 [−1.4, +7.9]; 5 % +3.1 [−0.9, +7.0] |
+# | names from summaries | exact match 0 / 0; ROUGE-L 0.051 pre-trained, 0.018 scratch |
+# | run time | 760 s after the pre-training (loaded from its checkpoint; load average 1.3–3.1), 1,673 s with it |
+#
+# Of the targets the course set: the gap with all labels is well outside its interval (yes); with ≤ 10 % of
+# the labels the gap is *smaller*, not twice as large (no: a fifth); LoRA with 1.6 % of the parameters is
+# within 2 points of full fine-tuning or better (yes: 5 points better); the full run took 28 minutes on one
+# shared core, over the 12-minute budget (a step of the 0.8 M-parameter model took 0.26 s on one thread of
+# the shared machine). A workshop run (`AIGC_MODE=workshop`, 500 + 500 pre-training steps, 100 fine-tuning
+# steps) took 8.2 minutes, 4.5 of them pre-training and 3.6 the rest (load average about 3), over the 3-minute
+# workshop budget unless the instructor pre-trains once beforehand so the checkpoints are in the data folder.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - t_start:.0f} s in {run_mode()} mode")
