@@ -826,7 +826,7 @@ ch11.lora_parameters(my_lora_parameters)
 # | accuracy, 1,810 labels, 300 steps (95 % interval) | scratch 18.3 % [15.4, 21.6]; frozen + head 33.2 % [29.5, 37.1]; full 35.6 % [31.8, 39.5]; LoRA 41.0 % [37.1, 45.0] |
 # | pre-trained − scratch (paired interval) | all labels +17.3 [+12.9, +21.7]; 30 % +13.4 [+8.6, +18.2]; 10 % +3.2 [−1.4, +7.9]; 5 % +3.1 [−0.9, +7.0] |
 # | names from summaries | exact match 0 / 0; ROUGE-L 0.051 pre-trained, 0.018 scratch |
-# | run time | 760 s after the pre-training (loaded from its checkpoint; load average 1.3–3.1), 1,673 s with it |
+# | run time | 760 s and 880 s in two runs after the pre-training (loaded from its checkpoint; load average 1.3–3.6), about 1,700 s with it |
 #
 # Of the targets the course set: the gap with all labels is well outside its interval (yes); with ≤ 10 % of
 # the labels the gap is *smaller*, not twice as large (no: a fifth); LoRA with 1.6 % of the parameters is
