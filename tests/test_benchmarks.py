@@ -48,3 +48,19 @@ def test_channels_last_and_fp16_modes_run_the_conv_workloads():
         if r["model"] == "gan":
             assert r["error"] is None, r["error"]
     assert "float16" in str(report["peak_flops_per_s"])
+
+
+def test_decay_groups_quick_runs_both_recipes_and_only_grouped_spares_the_gains(capsys):
+    from aigc_course.models.transformer import GPT, GPTConfig
+    from benchmarks import decay_groups
+
+    assert decay_groups.main(["--quick", "--seeds", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: float(line.split()[2]) for line in lines if line.startswith(("grouped", "one-group"))}
+    assert set(rows) == set(decay_groups.RECIPES) and all(math.isfinite(v) for v in rows.values())
+    model = GPT(GPTConfig.nano(vocab_size=11, bias=False))
+    grouped = decay_groups.make_optimizer("grouped", model)
+    assert [g["weight_decay"] for g in grouped.param_groups] == [0.1, 0.0]      # the gains are spared
+    assert [g["weight_decay"] for g in decay_groups.make_optimizer("one-group", model).param_groups] == [0.1]
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        decay_groups.make_optimizer("adam", model)
