@@ -60,13 +60,17 @@ def execute(path: Path, mode: str, timeout: int) -> dict:
         client.execute()
     except CellExecutionError as exc:
         error = str(exc).strip().splitlines()[-1][:400]
+    return publish(nb, path, round(time.time() - start, 1), error)
+
+
+def publish(nb, path: Path, seconds: float, error: str | None) -> dict:
+    """Snapshot the widgets, put display math on lines of its own, write the page source under ``SRC``."""
     snapshot_widgets(nb)
     display_math_as_blocks(nb)
     target = SRC / path.parent.name / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
-    return {"notebook": f"{path.parent.name}/{path.name}", "seconds": round(time.time() - start, 1),
-            "error": error}
+    return {"notebook": f"{path.parent.name}/{path.name}", "seconds": seconds, "error": error}
 
 
 def adopt(path: Path, executed: Path) -> dict:
@@ -75,15 +79,11 @@ def adopt(path: Path, executed: Path) -> dict:
     if not source.exists():
         return {"notebook": f"{path.parent.name}/{path.name}", "seconds": 0.0,
                 "error": f"no executed copy {source} (run `make verify KEEP={executed}` first)"}
+    from verify import cell_errors  # tools/verify.py: the same reading of a kept notebook's errors
+
     nb = nbformat.read(source, as_version=4)
-    errors = [f"cell {i}: {o.get('ename')}: {str(o.get('evalue'))[:200]}" for i, c in enumerate(nb.cells)
-              for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    snapshot_widgets(nb)
-    display_math_as_blocks(nb)
-    target = SRC / path.parent.name / path.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
-    return {"notebook": f"{path.parent.name}/{path.name}", "seconds": 0.0, "error": errors[0] if errors else None}
+    errors = cell_errors(nb)
+    return publish(nb, path, 0.0, errors[0] if errors else None)
 
 
 def _walk(model_id: str, models: dict, seen: set) -> list[dict]:

@@ -43,7 +43,7 @@ class NotebookRun:
         return not self.errors and all(c["holds"] is not False for c in self.claims)
 
 
-def _cell_errors(notebook) -> list[str]:
+def cell_errors(notebook) -> list[str]:
     found = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
@@ -99,7 +99,7 @@ def run_notebook(path: Path, mode: str, timeout: int | None = None, keep: Path |
                 os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
         if claims_file.exists():
             run.claims = [json.loads(line) for line in claims_file.read_text(encoding="utf-8").splitlines()]
-    run.errors += _cell_errors(notebook)
+    run.errors += cell_errors(notebook)
     run.slowest = _cell_seconds(notebook)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
