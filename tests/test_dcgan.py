@@ -55,6 +55,8 @@ def test_guidelines_hold():
 def test_bad_image_size_says_which_sizes_work(size):
     with pytest.raises(ValueError, match=r"must be 4\*2\^k, one of \(8, 16, 32, 64, 128\)"):
         DCGANConfig(image_size=size)
+    with pytest.raises(ValueError, match=r"load_images\(\.\.\., size=32, fit='pad'\) centres MNIST's 28x28"):
+        DCGANConfig(image_size=size)
 
 
 def test_bad_configs_and_labels_raise():

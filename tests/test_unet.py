@@ -69,9 +69,29 @@ def test_conditioning_changes_output_and_gradients_flow():
     assert all(p.grad is not None for n, p in net.named_parameters() if "label" not in n)
 
 
+def test_patch_folds_pixels_into_channels_losslessly():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig.tiny(image_size=16, patch=2, num_classes=3))         # a 16px image as a 4-channel 8x8 map
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    inner = UNet(UNetConfig.tiny(image_size=8, channels=4, num_classes=3))     # the same net, told 4 channels
+    inner.load_state_dict(net.state_dict())
+    x, t, y = torch.randn(3, 1, 16, 16), torch.rand(3), torch.tensor([0, 2, 3])
+    folded = F.pixel_unshuffle(x, 2)                                            # (3, 1, 16, 16) -> (3, 4, 8, 8)
+    assert torch.equal(folded[1, :, 2, 5], x[1, 0, 4:6, 10:12].flatten())      # channels = one 2x2 patch
+    assert torch.equal(F.pixel_shuffle(folded, 2), x)                           # and back: nothing is lost
+    assert torch.allclose(net(x, t, y), F.pixel_shuffle(inner(folded, t, y), 2), atol=1e-6)
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in inner.parameters())
+
+
 def test_bad_inputs_raise():
-    with pytest.raises(ValueError, match="divisible by 2\\^2"):
+    with pytest.raises(ValueError, match=r"divisible by patch \* 2\^2 = 4 for patch=1"):
         UNetConfig(image_size=10, mults=(1, 2, 2))
+    with pytest.raises(ValueError, match=r"image_size 28 must be divisible by patch \* 2\^1 = 8 for patch=4"):
+        UNetConfig(image_size=28, patch=4, mults=(1, 2))
+    with pytest.raises(ValueError, match="patch"):
+        UNetConfig(patch=0)
     with pytest.raises(ValueError, match="groups=8 must divide"):
         UNetConfig(base=12)
     with pytest.raises(ValueError, match="mults"):

@@ -67,7 +67,8 @@ def validate_image_size(size: int) -> None:
     if size not in VALID_SIZES:
         raise ValueError(f"image_size={size!r} cannot be produced by the DC architecture: it starts from a 4x4 "
                          f"map and doubles it, so image_size must be 4*2^k, one of {VALID_SIZES}. "
-                         f"Resize the data (e.g. load_images(..., size=16 or 32)) to one of these.")
+                         f"Pad the images to one of these: load_images(..., size=32, fit='pad') centres MNIST's "
+                         f"28x28 in a black 32x32 frame and keeps every pixel (fit='resize' interpolates instead).")
 
 
 def dcgan_init_(module: nn.Module) -> nn.Module:
