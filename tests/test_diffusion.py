@@ -9,6 +9,7 @@ from torch.distributions import MultivariateNormal, Normal
 from aigc_course.data import toy_distribution
 from aigc_course.models.diffusion import (
     NoiseSchedule,
+    VPrediction,
     cosine_schedule,
     ddim_sample,
     ddim_step,
@@ -159,6 +160,39 @@ def test_samplers_with_the_exact_noise_reach_the_ring():
     assert binned_kl(x, ring.modes, ring.std, bins=50) < 0.05
     pure_noise = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
     assert binned_kl(pure_noise, ring.modes, ring.std, bins=50) > 1.0
+
+
+def test_v_target_is_the_noise_loss_reweighted_by_one_over_alpha_bar():
+    torch.manual_seed(0)
+    net, sched = TimeMLP(TimeMLPConfig.tiny()), cosine_schedule(50)
+    torch.nn.init.normal_(net.out[-1].weight, std=0.5)
+    x0 = torch.randn(64, 2)
+    loss = diffusion_loss(net, x0, sched, generator=torch.Generator().manual_seed(7), target="v")
+    g = torch.Generator().manual_seed(7)                                 # the same draws, by hand
+    t = torch.randint(1, sched.T + 1, (64,), generator=g)
+    eps = torch.randn(x0.shape, generator=g)
+    ab = sched.alpha_bars[t].float()[:, None]
+    x_t, v = ab.sqrt() * x0 + (1 - ab).sqrt() * eps, ab.sqrt() * eps - (1 - ab).sqrt() * x0
+    assert torch.allclose(loss, (v - net(x_t, t.float() / sched.T)).pow(2).mean(), atol=1e-6)
+    eps_hat = VPrediction(net, sched)(x_t, t.float() / sched.T)          # the same network, read as a noise predictor
+    per_sample = ((eps - eps_hat).pow(2) / ab).mean()                    # the simple loss weighted by 1 / ᾱ_t
+    assert torch.allclose(loss, per_sample, rtol=1e-4)
+    with pytest.raises(ValueError, match="target must be 'eps'"):
+        diffusion_loss(net, x0, sched, target="x0")
+
+
+def test_v_prediction_with_the_true_v_gives_the_true_noise_and_data():
+    sched = cosine_schedule(20)
+    x0, eps, t = torch.randn(6, 3), torch.randn(6, 3), torch.tensor([1, 4, 9, 13, 19, 20])
+    ab = sched.alpha_bars[t].float()[:, None]
+    x_t = q_sample(x0, t, eps, sched)
+    class TrueV(torch.nn.Module):                                                 # an oracle for these points
+        def forward(self, x, time, y=None):
+            return ab.sqrt() * eps - (1 - ab).sqrt() * x0
+
+    eps_hat = VPrediction(TrueV(), sched)
+    assert torch.allclose(eps_hat(x_t, t.float() / 20), eps, atol=1e-5)
+    assert torch.allclose(predict_x0(x_t, t, eps_hat(x_t, t.float() / 20), sched), x0, atol=1e-3)
 
 
 def test_ddim_step_and_timesteps():

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 Model = Callable[..., Tensor]
 
@@ -195,15 +195,44 @@ def nll_bound(model: Model, x0: Tensor, sched: NoiseSchedule, variance: str = "b
 
 def diffusion_loss(model: Model, x0: Tensor, sched: NoiseSchedule, y: Tensor | None = None,
                    generator: torch.Generator | None = None, p_uncond: float = 0.0,
-                   null_label: int | None = None) -> Tensor:
+                   null_label: int | None = None, target: str = "eps") -> Tensor:
     """The simple loss (eq. 10.7): E_{t ~ U{1..T}, ε ~ N(0, I)} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖²,
     averaged over pixels. With labels ``y`` and ``p_uncond > 0`` each label is replaced by ``null_label``
-    with probability ``p_uncond``: one network learns ε(x, y) and ε(x, ∅) (classifier-free guidance)."""
+    with probability ``p_uncond``: one network learns ε(x, y) and ε(x, ∅) (classifier-free guidance).
+
+    ``target="v"``: the network predicts v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho 2022) and the loss is
+    ‖v − v_θ‖², which is ‖ε − ε̂‖² / ᾱ_t for the ε̂ of :class:`VPrediction`: the simple loss reweighted by
+    1 / ᾱ_t, so that the high-noise steps, where x̂_0 is decided, count."""
+    if target not in ("eps", "v"):
+        raise ValueError(f"target must be 'eps' (predict the noise) or 'v' (predict v), got {target!r}")
     B = x0.shape[0]
     t = torch.randint(1, sched.T + 1, (B,), generator=generator).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator).to(x0.device)
     y = drop_labels(y, p_uncond, null_label, generator)
-    return (eps - model(q_sample(x0, t, eps, sched), t.to(x0.dtype) / sched.T, y)).pow(2).mean()
+    want = eps
+    if target == "v":
+        _, ab, _ = _coefs(sched, t, x0)
+        want = ab.sqrt() * eps - (1 - ab).sqrt() * x0                # v (B, ...)
+    return (want - model(q_sample(x0, t, eps, sched), t.to(x0.dtype) / sched.T, y)).pow(2).mean()
+
+
+class VPrediction(nn.Module):
+    """A network trained with ``target="v"`` seen as a noise predictor: ε̂ = √ᾱ_t v̂ + √(1 − ᾱ_t) x_t, so that
+    every sampler, guidance and the scrubber use it unchanged; ``time`` is t / T as everywhere here."""
+
+    def __init__(self, net: nn.Module, sched: NoiseSchedule):
+        super().__init__()
+        self.net, self.T = net, sched.T
+        self.register_buffer("alpha_bars", sched.alpha_bars.float().clone(), persistent=False)   # (T + 1,)
+
+    @property
+    def null_label(self) -> int | None:
+        return self.net.null_label
+
+    def forward(self, x: Tensor, time: Tensor, y: Tensor | None = None) -> Tensor:
+        t = (torch.as_tensor(time, device=x.device) * self.T).round().long()
+        ab = self.alpha_bars.to(x.device)[t].view(-1, *([1] * (x.dim() - 1))).to(x.dtype)   # (B, 1, ...)
+        return ab.sqrt() * self.net(x, time, y) + (1 - ab).sqrt() * x
 
 
 def drop_labels(y: Tensor | None, p_uncond: float, null_label: int | None,

@@ -93,9 +93,10 @@ class EMA:
 def generative_step(model: nn.Module, optimizer: torch.optim.Optimizer, data: Tensor, labels: Tensor | None = None,
                     *, objective: str = "diffusion", sched: NoiseSchedule | None = None, batch_size: int = 128,
                     p_uncond: float = 0.0, seed: int = 0, grad_clip: float | None = 1.0,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None):
+                    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, target: str = "eps"):
     """A ``step_fn`` for :func:`aigc_course.train.train` (through ``supervised_step``): a random batch of
-    ``data`` (N, ...) [and ``labels``], one update on the ``"diffusion"`` ε-loss or the ``"flow"`` loss.
+    ``data`` (N, ...) [and ``labels``], one update on the ``"diffusion"`` loss (``target`` "eps" or "v", see
+    :func:`~aigc_course.models.diffusion.diffusion_loss`) or the ``"flow"`` loss.
     One seeded generator draws batches, times, noise and dropped labels: a run is reproducible."""
     from aigc_course.train import supervised_step
 
@@ -115,7 +116,7 @@ def generative_step(model: nn.Module, optimizer: torch.optim.Optimizer, data: Te
         x, y = batch
         if objective == "flow":
             return flow_matching_loss(m, x, y, generator=g, p_uncond=p_uncond, null_label=null)
-        return diffusion_loss(m, x, sched, y, generator=g, p_uncond=p_uncond, null_label=null)
+        return diffusion_loss(m, x, sched, y, generator=g, p_uncond=p_uncond, null_label=null, target=target)
 
     return supervised_step(model, optimizer, loss_fn, batch_fn, grad_clip=grad_clip, scheduler=scheduler)
 
