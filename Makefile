@@ -100,10 +100,11 @@ clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
 
 # Every chapter and solution in full mode (MODE=workshop for the workshop budgets); one table of every claim,
-# measured against stated, in verify-report.md. Exits non-zero when a claim or a cell fails.
+# measured against stated, in verify-report.md, WORKERS notebooks at a time (one thread each on 2 cores).
+# Exits non-zero when a claim or a cell fails.
 MODE ?= full
 verify: install
-	$(PY) tools/verify.py --mode $(MODE) $(if $(KEEP),--keep $(KEEP))
+	$(PY) tools/verify.py --mode $(MODE) --jobs $(WORKERS) $(if $(KEEP),--keep $(KEEP))
 
 # every chapter's main training, briefly, on the GPU (DEVICE=cpu to try it here): losses fall, the CPU's
 # semantics hold, a throughput table (tools/gpu_check.py)
