@@ -78,8 +78,10 @@ sync: install
 bench: install
 	$(PY) -m benchmarks
 
+# FULL=1: one full run (make verify, its claims table in verify-report.md) whose executed notebooks are the pages
 book: install
-	$(PY) tools/book.py $(if $(FULL),--full) $(if $(FROM),--executed $(FROM)) --jobs $(WORKERS)
+	$(if $(FULL),$(PY) tools/verify.py --mode full --jobs $(WORKERS) --keep build/full-run)
+	$(PY) tools/book.py $(if $(FULL),--executed build/full-run,$(if $(FROM),--executed $(FROM))) --jobs $(WORKERS)
 	AIGC_REQUIRE_BOOK=1 $(PY) -m pytest tests/test_book.py -m book -q -p no:xdist
 
 doctor: install

@@ -101,7 +101,7 @@ def poll_in_slices(channel, slice_s: float = POLL_SLICE_S) -> None:
     channel.get_msg = get_msg
 
 
-def _client_class():
+def client_class():
     from nbclient import NotebookClient
 
     class SlicedPollClient(NotebookClient):
@@ -117,8 +117,12 @@ def _client_class():
 
 
 def kernel_env(mode: str, claims_file: Path, threads: int | None = None) -> dict[str, str]:
-    """The kernel's environment: ours with ``AIGC_MODE`` set, ``AIGC_FAST`` removed, the claims file, the threads."""
-    env = {k: v for k, v in os.environ.items() if k != "AIGC_FAST"}
+    """The kernel's environment: ours with ``AIGC_MODE`` set, ``AIGC_FAST`` removed, the claims file, the threads.
+
+    ``MPLBACKEND`` is removed too: the inline backend draws figures only when it is unset, and the kept notebooks
+    are the published book's pages (``make book FROM=``).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("AIGC_FAST", "MPLBACKEND")}
     env.update({"AIGC_MODE": mode, "AIGC_CLAIMS_FILE": str(claims_file)})
     if threads is not None:
         env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
@@ -142,7 +146,7 @@ def run_notebook(path: Path, mode: str, timeout: int | None = None, keep: Path |
     notebook = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
         claims_file = Path(tmp) / "claims.jsonl"
-        client = _client_class()(notebook, timeout=timeout or CELL_TIMEOUT_S[mode], kernel_name="python3",
+        client = client_class()(notebook, timeout=timeout or CELL_TIMEOUT_S[mode], kernel_name="python3",
                                  allow_errors=True, store_widget_state=True,   # kept copies feed `make book FROM=`
                                  resources={"metadata": {"path": str(Path(path).parent)}})
         start = time.perf_counter()
