@@ -46,7 +46,7 @@ def test_claims_are_tabulated_and_a_failing_claim_fails_the_run(tmp_path, clean_
     assert "| 01_good | accuracy | 0.986 | ≥ 0.97 | 0.98 | yes |" in text
     assert "| 02_bad | loss | 1.2 | ≤ 1.5 | 2.5 | **NO** |" in text
     assert "| 02_bad | after the failure |" in text          # a failing cell does not stop the notebook
-    assert "Load average" in text and "minutes" in text
+    assert "Load average" in text and "minutes" in text and "CPU-min of the kernels" in text
     assert "| slowest cells |" in text and " s)" in text          # per-cell seconds, from nbclient's timing
     assert "ClaimFailed" in text                                # the failing cell is named
     assert "02_bad | loss" in capsys.readouterr().out            # the table is printed too
@@ -135,3 +135,10 @@ def test_polling_in_slices_bounds_a_missed_wake_up():
     never = MissesWakeUps(ready_after=60)
     verify.poll_in_slices(never, slice_s=0.05)
     assert timed(never, 0.3) == ("empty", pytest.approx(0.3, abs=0.15))               # the timeout still holds
+
+
+def test_the_kernels_cpu_time_is_measured(tmp_path, clean_env):
+    busy = fake_notebook(tmp_path / "09_busy.ipynb", "import time\nt = time.process_time()\n"
+                         "while time.process_time() - t < 1.0:\n    pass")
+    run = verify.run_notebook(busy, "workshop")
+    assert run.ok and 1.0 <= run.cpu_seconds < run.seconds + 1.0

@@ -41,6 +41,7 @@ POLL_SLICE_S = 0.5                                 # the longest a reply can sit
 class NotebookRun:
     path: Path
     seconds: float = 0.0
+    cpu_seconds: float = 0.0                            # the kernel's user + system time (load-independent)
     claims: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)     # "cell N: ExcType: message"
     slowest: list[tuple[float, int]] = field(default_factory=list)   # (seconds, cell index), slowest first
@@ -116,6 +117,13 @@ def client_class():
     return SlicedPollClient
 
 
+def _children_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def kernel_env(mode: str, claims_file: Path, threads: int | None = None) -> dict[str, str]:
     """The kernel's environment: ours with ``AIGC_MODE`` set, ``AIGC_FAST`` removed, the claims file, the threads.
 
@@ -149,13 +157,14 @@ def run_notebook(path: Path, mode: str, timeout: int | None = None, keep: Path |
         client = client_class()(notebook, timeout=timeout or CELL_TIMEOUT_S[mode], kernel_name="python3",
                                  allow_errors=True, store_widget_state=True,   # kept copies feed `make book FROM=`
                                  resources={"metadata": {"path": str(Path(path).parent)}})
-        start = time.perf_counter()
+        start, children = time.perf_counter(), _children_cpu_seconds()
         try:
             client.execute(env=kernel_env(mode, claims_file, threads))
         except (CellTimeoutError, DeadKernelError) as err:
             run.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
         finally:
             run.seconds = time.perf_counter() - start
+            run.cpu_seconds = _children_cpu_seconds() - children      # the kernel has exited and been reaped
         if claims_file.exists():
             run.claims = [json.loads(line) for line in claims_file.read_text(encoding="utf-8").splitlines()]
     run.errors += cell_errors(notebook)
@@ -203,17 +212,18 @@ def report(runs: list[NotebookRun], mode: str, load_before: tuple, load_after: t
             unit = c.get("unit", "")
             lines.append(f"| {run.path.stem} | {c['name']} | {stated_text(c['stated'], unit)} | {_band(c, mode)} | "
                          f"{c['measured']:.4g}{unit} | {holds_text[c['holds']]} |")
-    lines += ["", "| notebook | minutes | claims | slowest cells | result |", "|---|---|---|---|---|"]
+    lines += ["", "| notebook | minutes | CPU minutes | claims | slowest cells | result |", "|---|---|---|---|---|---|"]
     for run in runs:
         failed = sum(c["holds"] is False for c in run.claims)
         result = "ok" if run.ok else "; ".join(run.errors[:3] + ([f"{failed} claim(s) fail"] if failed else []))
         result += f" ({run.retried})" if run.retried else ""
         slowest = ", ".join(f"{index} ({seconds:.0f} s)" for seconds, index in run.slowest)
-        lines.append(f"| {run.path.parent.name}/{run.path.name} | {run.seconds / 60:.1f} | {len(run.claims)} | "
-                     f"{slowest} | {result} |")
-    total = sum(r.seconds for r in runs) / 60
+        lines.append(f"| {run.path.parent.name}/{run.path.name} | {run.seconds / 60:.1f} | "
+                     f"{run.cpu_seconds / 60:.1f} | {len(run.claims)} | {slowest} | {result} |")
+    total, cpu = sum(r.seconds for r in runs) / 60, sum(r.cpu_seconds for r in runs) / 60
     wall = "" if wall_minutes is None else f" in {wall_minutes:.1f} min of wall time, {jobs} notebook(s) at a time"
-    lines += ["", f"Total {total:.1f} min{wall}. Load average (1, 5, 15 min) before: "
+    lines += ["", f"Total {total:.1f} min ({cpu:.1f} CPU-min of the kernels){wall}. "
+              "Load average (1, 5, 15 min) before: "
               f"{', '.join(f'{v:.2f}' for v in load_before)}; after: {', '.join(f'{v:.2f}' for v in load_after)}; "
               f"{os.cpu_count()} CPUs.", ""]
     return "\n".join(lines)
