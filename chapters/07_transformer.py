@@ -12,7 +12,7 @@
 #
 # **Prerequisites**: chapter 06 (attention, masks, multi-head attention, positions). **Time**: about 60 minutes
 # to read; the code runs in about 3 minutes on an idle 2-core CPU in full mode (a minute on a GPU); workshop mode
-# (`AIGC_MODE=workshop`) trains for fewer steps and finishes in about 2 minutes.
+# (`AIGC_MODE=workshop`) trains for fewer steps and finishes in 1.5 minutes on one core.
 #
 # Open `aigc_course/models/transformer.py` beside this notebook.
 

@@ -18,7 +18,7 @@
 # **Time**: about 60 minutes to read. Full mode trains its image models on MNIST and took 7.7 CPU-minutes on
 # one core (12.7 minutes of wall time, the first 10 shared with other jobs; 6.6 minutes on `digits` with both
 # cores idle). Workshop mode (`AIGC_MODE=workshop`:
-# the `digits` data set, shorter training, one learning rate per width) took 2.9 minutes; the figures the
+# the `digits` data set, shorter training, one learning rate per width) took 1.9 minutes; the figures the
 # text quotes are from full runs, and those the workshop run must reproduce (a positive scaling exponent, the
 # conditional models drawing the digit asked for) are checked there too.
 #
@@ -797,7 +797,8 @@ print(f"whole notebook: {time.perf_counter() - t_start:.0f} s")
 #   USD, per 1,000 VAE images 1.4e-7 USD, per 1,000 GPT tokens 8.0e-6 USD; training everything in the chapter cost
 #   about 0.014 USD of rented CPU and electricity.
 # - Workshop mode (`digits` at 16×16, 1,200 training steps, one learning rate per width), same tool and core, load
-#   average 2.4–5.6: **2.9 minutes**. FD / precision / recall — DCGAN 5.8 / 0.62 / 0.86, cDCGAN 2.9 / 0.83 / 0.50,
-#   VAE 17.3 / 0.65 / 0.58, cVAE 8.2 / 0.89 / 0.28 (on these blurry digits the VAE beats the DCGAN on precision);
-#   class accuracy 0.99 (cDCGAN) and 0.98 (cVAE); the VAE 0.09 bits/pixel below the baseline; scaling exponent
-#   b = 0.15, widest GPT 1.50 nats/char. Every workshop band held.
+#   average 2.4–5.6: **2.9 minutes** (1.9 in the `make verify MODE=workshop` of 1 December, same figures). FD /
+#   precision / recall — DCGAN 5.8 / 0.62 / 0.86, cDCGAN 2.9 / 0.83 / 0.50, VAE 17.3 / 0.65 / 0.58, cVAE 8.2 / 0.89 /
+#   0.28 (on these blurry digits the VAE beats the DCGAN on precision); class accuracy 0.99 (cDCGAN) and 0.98 (cVAE);
+#   the VAE 0.09 bits/pixel below the baseline; scaling exponent b = 0.15, widest GPT 1.50 nats/char. Every workshop
+#   band held.
