@@ -21,10 +21,10 @@ from aigc_course.finetune import (
     hidden_states,
     merge_lora,
     pack_pairs,
-    pooled_features,
     paired_gap_interval,
     parameter_share,
     pool,
+    pooled_features,
     predict_classes,
     prompt_masked_loss,
 )
@@ -90,7 +90,7 @@ def test_a_frozen_body_is_run_once_and_trains_the_same_head():
     for cache in (True, False):
         clf = SequenceClassifier(nano(MaskedLM), 2)
         freeze(clf.body)
-        hook = clf.body.ln_f.register_forward_hook(lambda *_: calls.append(cache))
+        hook = clf.body.ln_f.register_forward_hook(lambda *_, c=cache: calls.append(c))
         fit_classifier(clf, ids, lengths, labels, steps=12, lr=3e-3, batch_size=8, progress=False,
                        cache_features=cache)
         hook.remove()
