@@ -458,7 +458,8 @@ for f in fractions:
 #    chosen by 3-fold cross-validation on the training labels only (never on the test set).
 # 3. *Are the features worth transferring?* Compare the probe on the pre-trained encoder with the probe on the
 #    **same encoder with random weights** (what pre-training added) and with a classic that needs no
-#    pre-training at all: TF-IDF counts of character 1- to 4-grams under the same logistic regression.
+#    pre-training at all: TF-IDF counts of character 1- to 4-grams under the same logistic regression. The
+#    GPT pre-trained beside it, on the same text for the same steps, is probed too (mean of its states).
 
 # %%
 import warnings
@@ -479,11 +480,12 @@ def logistic_cv():
 
 train_all, train_all_len = encode_texts(task.train_texts, tok, T, PAD_ID)
 seed_everything(0)
-bodies = {"pre-trained encoder": mlm, "same encoder, random weights": MaskedLM(CFG).to(device)}
+bodies = {"pre-trained encoder": mlm, "same encoder, random weights": MaskedLM(CFG).to(device),
+          "pre-trained GPT (causal)": gpt}
 features = {k: (pooled_features(b, train_all, train_all_len).cpu().numpy(),
                 pooled_features(b, test_ids, test_len).cpu().numpy()) for k, b in bodies.items()}
 row_of = {text: i for i, text in enumerate(task.train_texts)}
-PROBE_FRACTIONS = budget(full=[0.05, 0.1, 0.3, 1.0], fast=[0.05, 1.0])
+PROBE_FRACTIONS = budget(full=[0.05, 0.1, 0.3, 1.0], fast=[0.05, 1.0], workshop=[0.05, 1.0])
 probe = {}
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)                   # scikit-learn's notices of new defaults
@@ -516,7 +518,7 @@ for m, colour, label in (("from scratch", "C0", "from scratch, fine-tuned"),
                          ("full fine-tuning", "C1", "pre-trained, fine-tuned")):
     plot_curve([curve[f]["n"] for f in fractions], [curve[f][m] for f in fractions], color=colour, label=label)
 for name, colour in (("pre-trained encoder", "C1"), ("same encoder, random weights", "C0"),
-                     ("character n-grams (TF-IDF)", "C2")):
+                     ("pre-trained GPT (causal)", "C3"), ("character n-grams (TF-IDF)", "C2")):
     plot_curve([n_of[f] for f in PROBE_FRACTIONS], [accuracy_interval(probe[f, name]) for f in PROBE_FRACTIONS],
                color=colour, ls="--", label=f"linear probe: {name}")
 ax.axhline(1 / K, color="grey", ls=":", label="chance")
