@@ -137,7 +137,7 @@ assert torch.allclose(mlm_loss(logits, targets[:8]), by_hand, atol=1e-6)
 # run is checkpointed in the data folder, so running the chapter again loads them instead of training.
 
 # %%
-PRE_STEPS = budget(full=1000, fast=30, workshop=250)
+PRE_STEPS = budget(full=1000, fast=30, workshop=200)
 BATCH = 32                                   # windows per step, here and in every fine-tuning below
 ckpt_dir = data_dir() / "ch11"
 
@@ -393,7 +393,7 @@ print(f"LoRA r={LORA_R} on {len(names)} layers: {n_train_params:,} trainable of 
 # | LoRA | the adapters + head | 3e-3 |
 
 # %%
-FT_STEPS = budget(full=200, fast=6, workshop=60)
+FT_STEPS = budget(full=200, fast=6, workshop=50)
 LR = {"from scratch": 1e-3, "frozen + linear head": 3e-3, "full fine-tuning": 5e-4, "LoRA": 3e-3}
 
 
@@ -633,7 +633,7 @@ assert math.isclose(rouge_l("get_loop(", "get_event_loop("), 2 * 1 * (2 / 3) / (
 # Fine-tune the pre-trained GPT and, with the same steps, a fresh one:
 
 # %%
-GEN_STEPS = budget(full=200, fast=6, workshop=60)
+GEN_STEPS = budget(full=200, fast=6, workshop=50)
 N_EVAL = budget(full=len(names_task.test), fast=12)
 x_tr, y_tr = pack_pairs(names_task.train, tok, T, PAD_ID)
 
