@@ -275,7 +275,7 @@ claim("MLM masked minus GPT next-character loss (nats)", held["MLM masked"] - he
 claim("MLM minus GPT loss when continuing a text (nats)", held["MLM continuing"] - held["GPT continuing"],
       stated=float("nan"), low=0.5, workshop=(0.5, None))
 claim("pre-training steps to fall below 80 % of H: MLM / GPT", below["MLM, masked character"] /
-      below["GPT, next character"], stated=float("nan"), low=3.0, workshop=(2.0, None))
+      below["GPT, next character"], stated=float("nan"), low=3.0, workshop=(1.5, None))
 
 # %% [markdown]
 # ## 2. Fine-tuning for classification
