@@ -417,13 +417,14 @@ def run(method, n_labels, body=None, seed=0):
                           desc=f"{method}, {n_labels} labels")
     correct = predict_classes(clf, test_ids, test_len) == task.test_labels
     return {"correct": correct, "seconds": hist.seconds, "share": parameter_share(clf)[0] / parameter_share(clf)[1],
-            "model": clf}
+            "model": clf, "loss": sum(hist.logs["loss"][-20:]) / len(hist.logs["loss"][-20:])}
 
 
 results = {m: run(m, N_TRAIN) for m in LR}
 for m, r in results.items():
     acc, lo, hi = accuracy_interval(r["correct"])
-    print(f"{m:22} accuracy {acc:.3f}  95 % [{lo:.3f}, {hi:.3f}]  trainable {r['share']:7.2%}  {r['seconds']:4.0f} s")
+    print(f"{m:22} accuracy {acc:.3f}  95 % [{lo:.3f}, {hi:.3f}]  trainable {r['share']:7.2%}  "
+          f"training loss at the end {r['loss']:.3f} (ln K = {math.log(K):.3f})  {r['seconds']:4.0f} s")
 
 # %% [markdown]
 # ## 5. How much pre-training helps depends on how many labels you have
