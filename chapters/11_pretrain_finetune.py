@@ -137,7 +137,7 @@ assert torch.allclose(mlm_loss(logits, targets[:8]), by_hand, atol=1e-6)
 # run is checkpointed in the data folder, so running the chapter again loads them instead of training.
 
 # %%
-PRE_STEPS = budget(full=1200, fast=30, workshop=150)
+PRE_STEPS = budget(full=800, fast=30, workshop=150)
 BATCH = 32                                   # windows per step, here and in every fine-tuning below
 ckpt_dir = data_dir() / "ch11"
 
