@@ -392,6 +392,10 @@ print(f"LoRA r={LORA_R} on {len(names)} layers: {n_train_params:,} trainable of 
 # | frozen features + linear head | the head only | 3e-3 |
 # | full fine-tuning | the whole pre-trained encoder + head | 5e-4 |
 # | LoRA | the adapters + head | 3e-3 |
+#
+# A full run gives each 150 steps of 32 texts: 2.7 passes over the 1,810 labels, within the 2–4 epochs BERT's
+# authors fine-tuned for. A frozen body gives each text the same features at every step, so `fit_classifier`
+# computes them once and trains only the head on them: the same updates, in a second instead of a minute.
 
 # %%
 FT_STEPS = budget(full=150, fast=6, workshop=40)
