@@ -509,7 +509,7 @@ for (f, name), correct in probe.items():
     print(f"{f:4.0%} of the labels  {name:30} linear probe {acc:.3f}  [{lo:.3f}, {hi:.3f}]")
 
 # %%
-fig = new_figure(6.8, 4.0)
+fig = new_figure(9.0, 4.0)
 ax = fig.subplots()
 
 
@@ -530,7 +530,7 @@ for name, colour in (("pre-trained encoder", "C1"), ("same encoder, random weigh
 ax.axhline(1 / K, color="grey", ls=":", label="chance")
 ax.set_xscale("log"), ax.set_xlabel("labelled training examples"), ax.set_ylabel("test accuracy (95 % interval)")
 ax.set_title(f"solid: {FT_STEPS} fine-tuning steps; dashed: frozen features, logistic regression", fontsize=9)
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
 fig
 
 # %% [markdown]
