@@ -18,9 +18,9 @@
 #
 # **Prerequisites**: chapters 07 (the GPT) and 08 (character language models, `lm_step`).
 # **Time**: about 75 minutes to read. The code pre-trains two 0.8 M-parameter models (800 steps each) and
-# fine-tunes nine: about 2,800 optimiser steps. On one core of a shared 2-core machine a full run took 6.5 minutes
-# from an empty data folder, 3.4 of them pre-training (the pre-trained models are cached in the data folder, so a
-# second run skips that part); `AIGC_MODE=workshop` (150 pre-training and 40 fine-tuning steps) took 2 minutes.
+# fine-tunes nine: about 2,800 optimiser steps. On one core of a shared 2-core machine a full run took 6.4–6.5
+# minutes from an empty data folder (two runs), 3.4 of them pre-training (the pre-trained models are cached in the data folder, so a
+# second run skips that part); `AIGC_MODE=workshop` (150 pre-training and 40 fine-tuning steps) took 2.0–2.1.
 # FAST mode (CI, tiny models) runs in under a minute.
 #
 # Open `aigc_course/models/encoder.py`, `aigc_course/finetune.py` and `aigc_course/pretrained.py` beside this
@@ -928,7 +928,7 @@ ch11.lora_parameters(my_lora_parameters)
 # | pre-trained − scratch (paired interval) | all labels +11.7 [+7.5, +15.9]; 5 % +8.0 [+4.0, +11.9]: a ratio of 0.68 |
 # | linear probes, 90 / 1,810 labels | pre-trained encoder 25.9 / 41.9 %; random weights 22.7 / 37.6 %; pre-trained GPT 29.2 / 51.2 %; character n-grams 48.6 / 82.4 % |
 # | names from summaries | exact match 0 / 0; ROUGE-L 0.023 pre-trained, 0.004 scratch |
-# | run time | 6.5 min (cells 384 s: pre-training 204, the four methods 61, 5 % of the labels 38, probes 14, names 57); load average 2.2–3.0 |
+# | run time | 6.5 and 6.4 min in two runs with the same figures (cells 384 s: pre-training 204, the four methods 61, 5 % of the labels 38, probes 14, names 57); load average 2.2–3.5 |
 #
 # Of the targets the course set: the gap with all labels is well outside its interval (yes); with ≤ 10 % of
 # the labels the gap is at least twice the full-label gap (no: 0.68 of it — the claim is restated in section
@@ -937,7 +937,7 @@ ch11.lora_parameters(my_lora_parameters)
 # 12 minutes (yes: 6.5). A longer run measured earlier (1,500 pre-training and 300 fine-tuning steps, 28
 # minutes on a busy machine) gave +17.3 points with all labels and +3.1 (not significant) with 5 %: more of the
 # same pre-training widened the all-label gap, not the few-label one. A workshop run (`AIGC_MODE=workshop`: 150 + 150 pre-training steps, 40 fine-tuning
-# steps) took 2.0 minutes from an empty data folder (load average 1.3–2.1); its MLM never leaves the plateau.
+# steps) took 2.0 and 2.1 minutes from an empty data folder (load average 1.3–3.0); its MLM never leaves the plateau.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - t_start:.0f} s in {run_mode()} mode")
