@@ -19,8 +19,9 @@
 # **Prerequisites**: chapters 07 (the GPT) and 08 (character language models, `lm_step`).
 # **Time**: about 75 minutes to read. The code pre-trains two 0.8 M-parameter models (800 steps each) and
 # fine-tunes nine: about 2,800 optimiser steps. On one core of a shared 2-core machine a full run took 6.4–6.5
-# minutes from an empty data folder (two runs), 3.4 of them pre-training (the pre-trained models are cached in the data folder, so a
-# second run skips that part); `AIGC_MODE=workshop` (150 pre-training and 40 fine-tuning steps) took 2.0–2.1 minutes.
+# minutes from an empty data folder (two runs), 3.4 of them pre-training (the pre-trained models are cached in
+# the data folder, so a second run skips that part); `AIGC_MODE=workshop` (150 pre-training and 40 fine-tuning
+# steps) took 2.0–2.1 minutes.
 # FAST mode (CI, tiny models) runs in under a minute.
 #
 # Open `aigc_course/models/encoder.py`, `aigc_course/finetune.py` and `aigc_course/pretrained.py` beside this
