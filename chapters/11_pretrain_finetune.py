@@ -935,10 +935,11 @@ ch11.lora_parameters(my_lora_parameters)
 # the labels the gap is at least twice the full-label gap (no: 0.68 of it — the claim is restated in section
 # 5 with the reason measured: weak features, not the fine-tuning); LoRA with 1.6 % of the parameters is within
 # 2 points of full fine-tuning or better (yes: 5.4 points better); the full run, pre-training included, within
-# 12 minutes (yes: 6.5). A longer run measured earlier (1,500 pre-training and 300 fine-tuning steps, 28
+# 12 minutes (yes: 6.4–6.5). A longer run measured earlier (1,500 pre-training and 300 fine-tuning steps, 28
 # minutes on a busy machine) gave +17.3 points with all labels and +3.1 (not significant) with 5 %: more of the
-# same pre-training widened the all-label gap, not the few-label one. A workshop run (`AIGC_MODE=workshop`: 150 + 150 pre-training steps, 40 fine-tuning
-# steps) took 2.0 and 2.1 minutes from an empty data folder (load average 1.3–3.0); its MLM never leaves the plateau.
+# same pre-training widened the all-label gap, not the few-label one. A workshop run (`AIGC_MODE=workshop`:
+# 150 + 150 pre-training steps, 40 fine-tuning steps) took 2.0 and 2.1 minutes from an empty data folder (load
+# average 1.3–3.0); its MLM never leaves the plateau.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - t_start:.0f} s in {run_mode()} mode")
