@@ -249,11 +249,21 @@ def _batches(n: int, batch_size: int, seed: int):
     return lambda step: torch.randint(n, (min(batch_size, n),), generator=g)
 
 
+def _frozen(clf: SequenceClassifier) -> bool:
+    """True when nothing in the body trains and its forward is the same in training mode (no dropout)."""
+    return not any(p.requires_grad for p in clf.body.parameters()) and clf.body.cfg.dropout == 0
+
+
 def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels: Tensor, steps: int,
                    lr: float, batch_size: int = 32, seed: int = 0, weight_decay: float = 0.01,
-                   progress: bool = True, desc: str = "fine-tuning"):
+                   progress: bool = True, desc: str = "fine-tuning", cache_features: bool = True):
     """Train the trainable parameters of ``clf`` (AdamW, warm-up then cosine, clipping at 1) for ``steps``
-    minibatches of the labelled examples; returns the :class:`~aigc_course.train.History`."""
+    minibatches of the labelled examples; returns the :class:`~aigc_course.train.History`.
+
+    A frozen body (no trainable parameter, no dropout) gives every text the same pooled features at every
+    step, so with ``cache_features`` they are computed once (:func:`pooled_features`) and only the head runs
+    per step: the same updates on the same batches, at a fraction of the cost.
+    """
     from aigc_course.train import WarmupCosine, supervised_step, train
 
     device = next(clf.parameters()).device
@@ -261,14 +271,34 @@ def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(steps, warmup=max(1, steps // 10)))
     pick = _batches(len(labels), batch_size, seed)
+    if cache_features and _frozen(clf):
+        feats = pooled_features(clf.body, ids, lengths, clf.pooling).to(device)          # (N, C), once
+        model, inputs = clf.head, (feats,)
+    else:
+        model, inputs = clf, (ids, lengths)
 
     def batch_fn(step: int):
         i = pick(step)
-        return ids[i].to(device), lengths[i].to(device), labels[i].to(device)
+        return [x[i].to(device) for x in inputs] + [labels[i].to(device)]
 
-    step_fn = supervised_step(clf, opt, lambda m, b: classification_loss(m(b[0], b[1]), b[2]), batch_fn,
-                              grad_clip=1.0, scheduler=sched)
+    def loss_fn(m, batch):
+        return classification_loss(m(*batch[:-1]), batch[-1])
+
+    step_fn = supervised_step(model, opt, loss_fn, batch_fn, grad_clip=1.0, scheduler=sched)
     return train(step_fn, steps, modules={"classifier": clf}, progress=progress, desc=desc)
+
+
+@torch.no_grad()
+def pooled_features(body: GPT, ids: Tensor, lengths: Tensor, pooling: str = "mean",
+                    batch_size: int = 256) -> Tensor:
+    """pool(h_θ(x)) (N, C) of a body in eval mode, ``batch_size`` texts at a time: the input of a linear head."""
+    was_training, device = body.training, next(body.parameters()).device
+    body.eval()
+    out = [pool(hidden_states(body, ids[i:i + batch_size].to(device), lengths[i:i + batch_size]),
+                lengths[i:i + batch_size], pooling)
+           for i in range(0, len(ids), batch_size)]
+    body.train(was_training)
+    return torch.cat(out)
 
 
 @torch.no_grad()

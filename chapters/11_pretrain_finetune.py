@@ -17,11 +17,12 @@
 # - OpenAI's GPT-2 weights in the course's own GPT class, verified against Hugging Face's implementation.
 #
 # **Prerequisites**: chapters 07 (the GPT) and 08 (character language models, `lm_step`).
-# **Time**: about 75 minutes to read. The code pre-trains two 0.8 M-parameter models and fine-tunes a dozen:
-# about 7,000 optimiser steps. On one core of a shared 2-core machine a full run took about 28 minutes, 15 of
-# them pre-training (the pre-trained models are cached in the data folder, so a second run skips that part);
-# `AIGC_MODE=workshop` took 8 minutes, 3.6 without pre-training. FAST mode (CI, tiny models) runs in under a
-# minute.
+# **Time**: about 75 minutes to read. The code pre-trains two 0.8 M-parameter models (800 steps each) and
+# fine-tunes nine: about 2,800 optimiser steps. On one core of a shared 2-core machine a full run took 6.4–6.5
+# minutes from an empty data folder (two runs), 3.4 of them pre-training (the pre-trained models are cached in
+# the data folder, so a second run skips that part); `AIGC_MODE=workshop` (150 pre-training and 40 fine-tuning
+# steps) took 2.0–2.1 minutes.
+# FAST mode (CI, tiny models) runs in under a minute.
 #
 # Open `aigc_course/models/encoder.py`, `aigc_course/finetune.py` and `aigc_course/pretrained.py` beside this
 # notebook.
@@ -137,8 +138,8 @@ assert torch.allclose(mlm_loss(logits, targets[:8]), by_hand, atol=1e-6)
 # run is checkpointed in the data folder, so running the chapter again loads them instead of training.
 
 # %%
-PRE_STEPS = budget(full=1500, fast=30, workshop=500)
-BATCH = 32
+PRE_STEPS = budget(full=800, fast=30, workshop=150)
+BATCH = 32                                   # windows per step, here and in every fine-tuning below
 ckpt_dir = data_dir() / "ch11"
 
 
@@ -159,7 +160,7 @@ def pretrain(name, model):
     g = torch.Generator().manual_seed(1)                              # the same windows for both
     step_fn = (mlm_step(model, opt, sched, g) if isinstance(model, MaskedLM)
                else lm_step(model, opt, train_ids, T, BATCH, generator=g, device=device, scheduler=sched))
-    path = ckpt_dir / f"{name}-{run_mode()}-C{CFG.n_embd}-L{CFG.n_layer}-{PRE_STEPS}.pt"
+    path = ckpt_dir / f"{name}-{run_mode()}-C{CFG.n_embd}-L{CFG.n_layer}-{PRE_STEPS}-B{BATCH}.pt"
     history = train(step_fn, PRE_STEPS, modules={"model": model, "opt": opt, "sched": sched},
                     callbacks=[LivePlot(every=max(1, PRE_STEPS // 5))], checkpoint=path, resume=True,
                     config=CFG, desc=name)
@@ -241,16 +242,17 @@ for k, v in held.items():
 # Three things to read in these numbers (a full run's figures are in "What a full run reached" at the end).
 #
 # *The MLM uses the right-hand side.* In a full run, cutting the window after the hidden character costs it
-# about 0.9 nats: what follows a character says a lot about it. That is what makes an encoder's features good
-# for *understanding* a whole text. (In a workshop run, 500 steps, the MLM is still on its plateau and the cut
-# costs it only about 0.1 nats: it has barely begun to use its context.)
+# about 0.44 nats: what follows a character says a lot about it. That is what makes an encoder's features good
+# for *understanding* a whole text. (In a workshop run, 150 steps, the MLM is still on its plateau and the cut
+# costs it only 0.04 nats: it has barely begun to use its context.)
 #
 # *At one budget, the MLM is still behind.* Seeing both sides should make a hidden character easier to guess
-# than the next one. In a full run, with the window intact, the MLM's middle-character loss (1.17 nats) is
-# still above the GPT's from the left side alone (1.05), and its overall masked loss is about 0.3 nats
-# *above* the GPT's next-character loss after 1,500 steps (0.9 after 500). Each window gives the MLM targets at 15 % of its positions, the GPT at all 64, so at equal
-# steps the MLM has learnt from about 6.7 times fewer predictions, and it spent its first ~500 steps on the
-# plateau of the curves above. BERT was trained for a million steps; here the budget decides.
+# than the next one. In a full run, with the window intact, the MLM's middle-character loss (1.86 nats) is
+# still far above the GPT's from the left side alone (1.15), and its overall masked loss is about 0.7 nats
+# *above* the GPT's next-character loss after 800 steps (about 0.7 after 150 steps too, when neither has got
+# far). Each window gives the MLM targets at 15 % of its positions, the GPT at all 64, so at equal steps the
+# MLM has learnt from about 6.7 times fewer predictions, and it spent its first ~550 steps on the plateau of
+# the curves above. BERT was trained for a million steps; here the budget decides.
 #
 # *Continuing a text is another matter.* The MLM was trained to fill a gap in the middle of a window; the
 # last position of a window with nothing to its right is one of 64 positions, chosen 15 % of the time, so it
@@ -268,13 +270,14 @@ mlm_text = tok.decode(fill_left_to_right(mlm, p_ids, n_new, MASK_ID))
 print("GPT, greedy:           ", repr(gpt_text))
 print("MLM, left to right:    ", repr(mlm_text))
 claim("MLM middle character: left only minus both sides (nats)",
-      held["MLM middle, left only"] - held["MLM middle, both sides"], stated=0.90, low=0.5, workshop=(0.05, None))
+      held["MLM middle, left only"] - held["MLM middle, both sides"], stated=0.44, low=0.15,
+      workshop=(None, 0.3))
 claim("MLM masked minus GPT next-character loss (nats)", held["MLM masked"] - held["GPT next"],
-      stated=0.28, low=0.1, high=0.5, workshop=(0.5, None))
+      stated=0.72, low=0.1, workshop=(0.3, None))
 claim("MLM minus GPT loss when continuing a text (nats)", held["MLM continuing"] - held["GPT continuing"],
-      stated=1.01, low=0.5, workshop=(0.5, None))
+      stated=1.05, low=0.5, workshop=(0.5, None))
 claim("pre-training steps to fall below 80 % of H: MLM / GPT", below["MLM, masked character"] /
-      below["GPT, next character"], stated=6.9, low=3.0, workshop=(3.0, None))
+      below["GPT, next character"], stated=8.0, low=3.0, workshop=(1.5, None))
 
 # %% [markdown]
 # ## 2. Fine-tuning for classification
@@ -390,9 +393,13 @@ print(f"LoRA r={LORA_R} on {len(names)} layers: {n_train_params:,} trainable of 
 # | frozen features + linear head | the head only | 3e-3 |
 # | full fine-tuning | the whole pre-trained encoder + head | 5e-4 |
 # | LoRA | the adapters + head | 3e-3 |
+#
+# A full run gives each 150 steps of 32 texts: 2.7 passes over the 1,810 labels, within the 2–4 epochs BERT's
+# authors fine-tuned for. A frozen body gives each text the same features at every step, so `fit_classifier`
+# computes them once and trains only the head on them: the same updates, in a second instead of a minute.
 
 # %%
-FT_STEPS = budget(full=300, fast=6, workshop=100)
+FT_STEPS = budget(full=150, fast=6, workshop=40)
 LR = {"from scratch": 1e-3, "frozen + linear head": 3e-3, "full fine-tuning": 5e-4, "LoRA": 3e-3}
 
 
@@ -416,22 +423,24 @@ def run(method, n_labels, body=None, seed=0):
                           desc=f"{method}, {n_labels} labels")
     correct = predict_classes(clf, test_ids, test_len) == task.test_labels
     return {"correct": correct, "seconds": hist.seconds, "share": parameter_share(clf)[0] / parameter_share(clf)[1],
-            "model": clf}
+            "model": clf, "loss": sum(hist.logs["loss"][-20:]) / len(hist.logs["loss"][-20:])}
 
 
 results = {m: run(m, N_TRAIN) for m in LR}
 for m, r in results.items():
     acc, lo, hi = accuracy_interval(r["correct"])
-    print(f"{m:22} accuracy {acc:.3f}  95 % [{lo:.3f}, {hi:.3f}]  trainable {r['share']:7.2%}  {r['seconds']:4.0f} s")
+    print(f"{m:22} accuracy {acc:.3f}  95 % [{lo:.3f}, {hi:.3f}]  trainable {r['share']:7.2%}  "
+          f"training loss at the end {r['loss']:.3f} (ln K = {math.log(K):.3f})  {r['seconds']:4.0f} s")
 
 # %% [markdown]
 # ## 5. How much pre-training helps depends on how many labels you have
 #
-# The same comparison, from scratch against full fine-tuning of the pre-trained encoder, with a growing share
-# of the labelled examples (stratified: every class is present in each subset).
+# The same comparison, from scratch against full fine-tuning of the pre-trained encoder, with 5 % of the
+# labelled examples (90 docstrings, 15 per class: the subsets are stratified) as well as all of them, at the
+# same number of steps.
 
 # %%
-fractions = budget(full=[0.05, 0.1, 0.3, 1.0], fast=[0.1, 1.0], workshop=[0.1, 1.0])
+fractions = [0.05, 1.0]
 curve = {}
 for f in fractions:
     n_lab = max(K, round(f * N_TRAIN))
@@ -442,19 +451,87 @@ for f in fractions:
     print(f"{n_lab:5d} labels ({f:4.0%}): scratch {curve[f]['from scratch'][0]:.3f}, pre-trained "
           f"{curve[f]['full fine-tuning'][0]:.3f}; gap {gap[0]:+.3f} [{gap[1]:+.3f}, {gap[2]:+.3f}]")
 
+# %% [markdown]
+# Pre-training is known for its gain with few labels (Howard & Ruder 2018: ULMFiT with 100 labels matched
+# training from scratch on 100 times more), so a gap that *shrinks* with fewer labels needs a reason. Three
+# suspects, each checked:
+#
+# 1. *Is the encoder trained from scratch really that good with few labels?* No: it is at chance (1/6) with
+#    90 labels **and** with all of them — in this many steps it learns nothing (its training loss stays at
+#    $\ln 6$). So the "gap" is simply how far the pre-trained model gets above chance, and that can only grow
+#    with more labels.
+# 2. *Is the pre-trained model's few-label run under- or over-trained?* A **linear probe** settles it: freeze
+#    the features, and fit a logistic regression to convergence (no step budget), its regularisation strength
+#    chosen by 3-fold cross-validation on the training labels only (never on the test set).
+# 3. *Are the features worth transferring?* Compare the probe on the pre-trained encoder with the probe on the
+#    **same encoder with random weights** (what pre-training added) and with a classic that needs no
+#    pre-training at all: TF-IDF counts of character 1- to 4-grams under the same logistic regression. The
+#    GPT pre-trained beside it, on the same text for the same steps, is probed too (mean of its states).
+
 # %%
-fig = new_figure(6.4, 3.8)
+import warnings
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from aigc_course.finetune import pooled_features
+
+
+def logistic_cv():
+    """Logistic regression, its L2 strength picked by 3-fold cross-validation on the training labels."""
+    return LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, scoring="accuracy", solver="newton-cg",
+                                max_iter=1000)
+
+
+train_all, train_all_len = encode_texts(task.train_texts, tok, T, PAD_ID)
+seed_everything(0)
+bodies = {"pre-trained encoder": mlm, "same encoder, random weights": MaskedLM(CFG).to(device),
+          "pre-trained GPT (causal)": gpt}
+features = {k: (pooled_features(b, train_all, train_all_len).cpu().numpy(),
+                pooled_features(b, test_ids, test_len).cpu().numpy()) for k, b in bodies.items()}
+row_of = {text: i for i, text in enumerate(task.train_texts)}
+PROBE_FRACTIONS = budget(full=[0.05, 0.1, 0.3, 1.0], fast=[0.05, 1.0], workshop=[0.05, 1.0])
+probe = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)                   # scikit-learn's notices of new defaults
+    for f in PROBE_FRACTIONS:
+        texts, labels = task.subset(max(K, round(f * N_TRAIN)), seed=0)
+        rows, y = [row_of[t] for t in texts], labels.numpy()
+        for name, (f_train, f_test) in features.items():
+            fit = make_pipeline(StandardScaler(), logistic_cv()).fit(f_train[rows], y)
+            probe[f, name] = torch.from_numpy(fit.predict(f_test)) == task.test_labels
+        ngrams = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2,
+                                               sublinear_tf=True), logistic_cv()).fit(texts, y)
+        probe[f, "character n-grams (TF-IDF)"] = torch.from_numpy(ngrams.predict(task.test_texts)) == task.test_labels
+for (f, name), correct in probe.items():
+    acc, lo, hi = accuracy_interval(correct)
+    print(f"{f:4.0%} of the labels  {name:30} linear probe {acc:.3f}  [{lo:.3f}, {hi:.3f}]")
+
+# %%
+fig = new_figure(9.0, 4.0)
 ax = fig.subplots()
-for m, colour in (("from scratch", "C0"), ("full fine-tuning", "C1")):
-    xs_ = [curve[f]["n"] for f in fractions]
-    acc_ = [curve[f][m][0] for f in fractions]
-    ax.errorbar(xs_, acc_, yerr=[[a - curve[f][m][1] for a, f in zip(acc_, fractions)],
-                                [curve[f][m][2] - a for a, f in zip(acc_, fractions)]],
-                marker="o", capsize=3, color=colour, label=m if m == "from scratch" else "pre-trained + fine-tuned")
+
+
+def plot_curve(xs, intervals, **style):
+    acc = [a for a, _, _ in intervals]
+    ax.errorbar(xs, acc, yerr=[[a - lo for a, lo, _ in intervals], [hi - a for a, _, hi in intervals]],
+                marker="o", capsize=3, **style)
+
+
+n_of = {f: max(K, round(f * N_TRAIN)) for f in PROBE_FRACTIONS}
+for m, colour, label in (("from scratch", "C0", "from scratch, fine-tuned"),
+                         ("full fine-tuning", "C1", "pre-trained, fine-tuned")):
+    plot_curve([curve[f]["n"] for f in fractions], [curve[f][m] for f in fractions], color=colour, label=label)
+for name, colour in (("pre-trained encoder", "C1"), ("same encoder, random weights", "C0"),
+                     ("pre-trained GPT (causal)", "C3"), ("character n-grams (TF-IDF)", "C2")):
+    plot_curve([n_of[f] for f in PROBE_FRACTIONS], [accuracy_interval(probe[f, name]) for f in PROBE_FRACTIONS],
+               color=colour, ls="--", label=f"linear probe: {name}")
 ax.axhline(1 / K, color="grey", ls=":", label="chance")
 ax.set_xscale("log"), ax.set_xlabel("labelled training examples"), ax.set_ylabel("test accuracy (95 % interval)")
-ax.set_title(f"same {FT_STEPS} fine-tuning steps for every point", fontsize=10)
-ax.legend(fontsize=8)
+ax.set_title(f"solid: {FT_STEPS} fine-tuning steps; dashed: frozen features, logistic regression", fontsize=9)
+ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
 fig
 
 # %% [markdown]
@@ -462,34 +539,57 @@ fig
 # course set out to show:
 #
 # - *Pre-training helps at one budget:* with all 1,810 labels, full fine-tuning of the pre-trained encoder
-#   beats the same network trained from scratch by about 17 points, with a 95 % interval well above zero. In
-#   300 steps the encoder trained from scratch stays at chance (1/6): the pre-trained one starts from features
-#   that already separate the texts a little.
-# - *"Largest with few labels" did not happen here.* With 5 % of the labels (90 docstrings, 15 per class) the
-#   gap is about 3 points and its interval includes zero, so the gap with few labels is a fifth of the gap with
-#   all of them, not twice it. Small experiments (one core, same 300 steps) point at the features, not at the
-#   optimisation: with 90 labels, full fine-tuning reached 21.7 % at a learning rate of 5e-4 and at 2e-3, LoRA
-#   23.1 %, frozen features + head 22.7 %, while the scratch encoder stayed at 18–19 % at 1e-3 and 3e-3. An
-#   encoder of 0.8 M parameters pre-trained for 1,500 steps on 440,000 characters has learnt spelling and local
-#   syntax (its masked loss is 1.42 nats), not what distinguishes a GUI docstring from a networking one; the
-#   few-label regime where BERT shines needs a representation worth transferring, which costs more
-#   pre-training than a laptop run.
-# - *LoRA with 1.6 % of the parameters trainable* matched full fine-tuning — here it even ended about 5 points
-#   above it (at a larger learning rate, 3e-3 against 5e-4).
+#   beats the same network trained from scratch by 11.7 points, 95 % interval [+7.5, +15.9]. The encoder trained
+#   from scratch is at chance (15.3 %; its training loss ends at 1.793 nats, $\ln 6 = 1.792$).
+# - *"Largest with few labels" did not happen here.* With 90 labels the gap is 8.0 points [+4.0, +11.9] —
+#   clearly above zero, but 0.68 of the gap with all labels, not twice it. The three checks say why:
+#   1. The scratch encoder is at chance with 90 labels (13.6 %) and with 1,810: the "gap" is how far the
+#      pre-trained model gets above chance.
+#   2. With 90 labels the converged probe on the pre-trained features reaches 25.9 %, against 21.5 % for 150
+#      steps of fine-tuning: a little under-trained, not over-fitted. With all labels the probe reaches 41.9 %
+#      against 26.9 %: it is the *all-label* runs that 150 steps leave furthest from convergence, which makes
+#      the all-label gap, if anything, too small and the ratio too large.
+#   3. Pre-training added little to the features, and no more with few labels than with many: the probe on the
+#      pre-trained encoder beats the probe on random weights by 3.2 points with 90 labels (25.9 against
+#      22.7 %) and by 4.3 with all of them (41.9 against 37.6 %). The GPT pre-trained beside it does better
+#      (29.2 %, 51.2 %): its objective gets 6.7 times more predictions out of each window. And character
+#      n-grams, with no pre-training at all, reach 48.6 % with 90 labels and 82.4 % with all: the task can be
+#      learnt from few labels; our features are the limit.
+#
+#   An encoder of 0.8 M parameters pre-trained for 800 steps on 440,000 characters of *another* text (Python's
+#   documentation, not its docstrings) has learnt spelling and local syntax, not what tells a GUI docstring
+#   from a networking one. BERT's few-label gains come from a representation worth transferring (3.3 billion
+#   words, a million steps) and, for a narrow domain, from continuing pre-training on the domain's own
+#   unlabelled text (Gururangan et al., 2020) — more pre-training than a laptop run affords. Before you trust
+#   a fine-tuned transformer, fit the n-gram baseline.
+# - *LoRA with 1.6 % of the parameters trainable* matched full fine-tuning — here it even ended 5.4 points
+#   above it (32.4 against 26.9 %, at a larger learning rate, 3e-3 against 5e-4).
+#
+# (In a workshop run the encoder is still on its plateau after 150 steps: its probe is no better than random
+# weights' and LoRA, after 40 steps, lags full fine-tuning. The figures above are a full run's.)
 
 # %%
 small = min(fractions)
 gap_full, gap_small = curve[1.0]["gap"], curve[small]["gap"]
 acc_full_ft = accuracy_interval(results["full fine-tuning"]["correct"])[0]
 acc_lora = accuracy_interval(results["LoRA"]["correct"])[0]
+probe_small = {name: accuracy_interval(probe[small, name])[0] for (f, name) in probe if f == small}
 print(f"gaps: all labels {gap_full}, {small:.0%} of them {gap_small}; full fine-tuning {acc_full_ft:.3f}, LoRA {acc_lora:.3f}")
 claim("LoRA trainable share", results["LoRA"]["share"], stated=0.0158, high=0.02)       # exact: 13,062 / 828,166
-claim("full fine-tuning minus LoRA accuracy", acc_full_ft - acc_lora, stated=-0.054, low=-0.12, high=0.02)
-claim("pre-trained minus scratch accuracy, all labels", gap_full[0], stated=0.173, low=0.10, high=0.25)
+claim("full fine-tuning minus LoRA accuracy", acc_full_ft - acc_lora, stated=-0.054, low=-0.15, high=0.02)
+claim("from-scratch accuracy, all labels (chance: 1/6)", curve[1.0]["from scratch"][0], stated=0.153,
+      low=0.10, high=0.24)
+claim("pre-trained minus scratch accuracy, all labels", gap_full[0], stated=0.117, low=0.03, high=0.30)
 claim("pre-trained minus scratch accuracy, all labels: lower end of the 95 % interval", gap_full[1],
-      stated=0.129, low=0.05)
+      stated=0.075, low=0.0)
 claim(f"gap with {small:.0%} of the labels / gap with all labels", gap_small[0] / max(gap_full[0], 1e-9),
-      stated=0.18, low=-0.5, high=1.0)
+      stated=0.68, low=-1.0, high=1.0)
+claim(f"linear probe, {small:.0%} of the labels: pre-trained minus random-weight features",
+      probe_small["pre-trained encoder"] - probe_small["same encoder, random weights"], stated=0.032,
+      low=-0.06, high=0.10)
+claim(f"linear probe, {small:.0%} of the labels: character n-grams minus pre-trained features",
+      probe_small["character n-grams (TF-IDF)"] - probe_small["pre-trained encoder"], stated=0.227,
+      low=0.10)
 
 # %% [markdown]
 # ## 6. Instruction tuning: a GPT that answers
@@ -557,7 +657,7 @@ assert math.isclose(rouge_l("get_loop(", "get_event_loop("), 2 * 1 * (2 / 3) / (
 # Fine-tune the pre-trained GPT and, with the same steps, a fresh one:
 
 # %%
-GEN_STEPS = budget(full=600, fast=6, workshop=150)
+GEN_STEPS = budget(full=150, fast=6, workshop=40)
 N_EVAL = budget(full=len(names_task.test), fast=12)
 x_tr, y_tr = pack_pairs(names_task.train, tok, T, PAD_ID)
 
@@ -591,14 +691,14 @@ for (p, ref), a, b in list(zip(names_task.test, named["pre-trained GPT"]["answer
                                named["GPT from scratch"]["answers"]))[:8]:
     print(f"{p[2:-5]!r:48} truth {ref:18} pre-trained {a!r:20} scratch {b!r}")
 claim("names: ROUGE-L, pre-trained minus scratch", named["pre-trained GPT"]["rouge"] - named["GPT from scratch"]["rouge"],
-      stated=0.032, low=0.01)
+      stated=0.019, low=0.01)
 
 # %% [markdown]
 # Honest reading: at this size neither model writes the right name — a full run's exact match is 0 for both,
-# and ROUGE-L is 0.05 for the pre-trained GPT against 0.02 from scratch. The pre-trained one has learnt the
-# *form* of an answer (`insertion_unsort(` for "Insertion unsort coding", `new_module(` for a loader): words of
-# the library joined by underscores. Naming a function from its summary needs far more text than a laptop
-# run has seen.
+# and ROUGE-L is 0.023 for the pre-trained GPT against 0.004 from scratch. The pre-trained one has learnt the
+# *form* of an answer (`get_file(` for "8SVX file", `add_module(` for "AIFC and AIFF files"): words of the
+# library joined by underscores, where the one from scratch writes `set_set(`. Naming a function from its
+# summary needs far more text than a laptop run has seen.
 
 # %% [markdown]
 # ## 7. Real pre-trained weights: GPT-2 in our own class
@@ -795,8 +895,9 @@ ch11.lora_parameters(my_lora_parameters)
 #
 # - Pre-training is self-supervised: a GPT predicts the next token (11.1), BERT the hidden ones from both sides
 #   (11.2, with the 80/10/10 rule 11.3). Same network, one mask apart; only the causal one is a generator.
-# - Fine-tuning reuses what pre-training learnt: here 17 points over training from scratch with all labels —
-#   but only 3 (not significant) with 5 % of them, because features this briefly pre-trained are weak.
+# - Fine-tuning reuses what pre-training learnt: here 12 points over training from scratch with all labels and
+#   8 with 5 % of them — not more with fewer labels, because features this briefly pre-trained are weak: a
+#   linear probe finds them only 3–4 points better than random weights, and character n-grams beat both.
 # - Frozen features are cheapest; LoRA trains under 2 % of the parameters (1.6 % here, head included) and merges
 #   into the weights for free; section 4 measures both against full fine-tuning at one budget.
 # - Instruction tuning is language modelling on (prompt, answer) text with the prompt masked out of the loss.
@@ -811,30 +912,34 @@ ch11.lora_parameters(my_lora_parameters)
 # Radford et al., *Language Models are Unsupervised Multitask Learners* (2019, GPT-2); Howard & Ruder,
 # *Universal Language Model Fine-tuning for Text Classification* (2018); Hu et al., *LoRA: Low-Rank Adaptation
 # of Large Language Models* (2021); Wei et al., *Finetuned Language Models Are Zero-Shot Learners* (2021);
-# Lin, *ROUGE: A Package for Automatic Evaluation of Summaries* (2004); Wilson, *Probable Inference, the Law of
+# Lin, *ROUGE: A Package for Automatic Evaluation of Summaries* (2004); Gururangan et al., *Don't Stop
+# Pretraining: Adapt Language Models to Domains and Tasks* (2020); Wilson, *Probable Inference, the Law of
 # Succession, and Statistical Inference* (1927).
 #
-# **What a full run reached** (one run, `AIGC_MODE=full`, on one core of a shared 2-core machine; each `claim:`
-# line above prints the measured figure beside the stated one):
+# **What a full run reached** (one run, `AIGC_MODE=full`, from an empty data folder, on one core of a shared
+# 2-core machine; each `claim:` line above prints the measured figure beside the stated one):
 #
 # | | measured |
 # |---|---|
-# | pre-training, 1,500 steps each | GPT 403 s, MLM 510 s (load average 7–11); held-out GPT next character 1.14 nats, MLM masked 1.42 |
-# | MLM: steps to fall below 80 % of the no-context loss | 515 (GPT: 75) |
-# | MLM middle character, left only − both sides | 0.90 nats |
-# | MLM − GPT when continuing a text | 1.01 nats |
-# | accuracy, 1,810 labels, 300 steps (95 % interval) | scratch 18.3 % [15.4, 21.6]; frozen + head 33.2 % [29.5, 37.1]; full 35.6 % [31.8, 39.5]; LoRA 41.0 % [37.1, 45.0] |
-# | pre-trained − scratch (paired interval) | all labels +17.3 [+12.9, +21.7]; 30 % +13.4 [+8.6, +18.2]; 10 % +3.2 [−1.4, +7.9]; 5 % +3.1 [−0.9, +7.0] |
-# | names from summaries | exact match 0 / 0; ROUGE-L 0.051 pre-trained, 0.018 scratch |
-# | run time | 760 s and 880 s in two runs after the pre-training (loaded from its checkpoint; load average 1.3–3.6), about 1,700 s with it |
+# | pre-training, 800 steps each | GPT 100 s, MLM 102 s; held-out GPT next character 1.33 nats, MLM masked 2.05 |
+# | MLM: steps to fall below 80 % of the no-context loss | 545 (GPT: 68) |
+# | MLM middle character, left only − both sides | 0.44 nats |
+# | MLM − GPT when continuing a text | 1.05 nats |
+# | accuracy, 1,810 labels, 150 steps (95 % interval) | scratch 15.3 % [12.6, 18.4]; frozen + head 27.3 % [23.8, 31.0]; full 26.9 % [23.5, 30.7]; LoRA 32.4 % [28.7, 36.3] |
+# | pre-trained − scratch (paired interval) | all labels +11.7 [+7.5, +15.9]; 5 % +8.0 [+4.0, +11.9]: a ratio of 0.68 |
+# | linear probes, 90 / 1,810 labels | pre-trained encoder 25.9 / 41.9 %; random weights 22.7 / 37.6 %; pre-trained GPT 29.2 / 51.2 %; character n-grams 48.6 / 82.4 % |
+# | names from summaries | exact match 0 / 0; ROUGE-L 0.023 pre-trained, 0.004 scratch |
+# | run time | 6.5 and 6.4 min in two runs with the same figures (cells 384 s: pre-training 204, the four methods 61, 5 % of the labels 38, probes 14, names 57); load average 2.2–3.5 |
 #
 # Of the targets the course set: the gap with all labels is well outside its interval (yes); with ≤ 10 % of
-# the labels the gap is *smaller*, not twice as large (no: a fifth); LoRA with 1.6 % of the parameters is
-# within 2 points of full fine-tuning or better (yes: 5 points better); the full run took 28 minutes on one
-# shared core, over the 12-minute budget (a step of the 0.8 M-parameter model took 0.26 s on one thread of
-# the shared machine). A workshop run (`AIGC_MODE=workshop`, 500 + 500 pre-training steps, 100 fine-tuning
-# steps) took 8.2 minutes, 4.5 of them pre-training and 3.6 the rest (load average about 3), over the 3-minute
-# workshop budget unless the instructor pre-trains once beforehand so the checkpoints are in the data folder.
+# the labels the gap is at least twice the full-label gap (no: 0.68 of it — the claim is restated in section
+# 5 with the reason measured: weak features, not the fine-tuning); LoRA with 1.6 % of the parameters is within
+# 2 points of full fine-tuning or better (yes: 5.4 points better); the full run, pre-training included, within
+# 12 minutes (yes: 6.4–6.5). A longer run measured earlier (1,500 pre-training and 300 fine-tuning steps, 28
+# minutes on a busy machine) gave +17.3 points with all labels and +3.1 (not significant) with 5 %: more of the
+# same pre-training widened the all-label gap, not the few-label one. A workshop run (`AIGC_MODE=workshop`:
+# 150 + 150 pre-training steps, 40 fine-tuning steps) took 2.0 and 2.1 minutes from an empty data folder (load
+# average 1.3–3.0); its MLM never leaves the plateau.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - t_start:.0f} s in {run_mode()} mode")

@@ -24,6 +24,7 @@ from aigc_course.finetune import (
     paired_gap_interval,
     parameter_share,
     pool,
+    pooled_features,
     predict_classes,
     prompt_masked_loss,
 )
@@ -79,6 +80,26 @@ def test_classifier_starts_uniform_and_learns_a_task():
     fit_classifier(clf, ids, lengths, labels, steps=40, lr=3e-3, batch_size=8, progress=False)
     assert (predict_classes(clf, ids, lengths) == labels).all()
     assert clf.training                                                  # predict put it back
+
+
+def test_a_frozen_body_is_run_once_and_trains_the_same_head():
+    texts = ["abab", "baba", "aabb", "cdcd", "dcdc", "ccdd", "ab", "cdc"] * 3
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 0, 1] * 3)
+    ids, lengths = encode_texts(texts, TOK, 8, 0)
+    heads, calls = [], []
+    for cache in (True, False):
+        clf = SequenceClassifier(nano(MaskedLM), 2)
+        freeze(clf.body)
+        hook = clf.body.ln_f.register_forward_hook(lambda *_, c=cache: calls.append(c))
+        fit_classifier(clf, ids, lengths, labels, steps=12, lr=3e-3, batch_size=8, progress=False,
+                       cache_features=cache)
+        hook.remove()
+        heads.append(clf.head.weight.detach().clone())
+    assert calls.count(True) == 1 and calls.count(False) == 12             # once, against once per step
+    assert torch.allclose(heads[0], heads[1], atol=1e-5) and heads[0].abs().sum() > 0
+    body = nano(MaskedLM)
+    expected = pool(hidden_states(body.eval(), ids, lengths), lengths)
+    assert torch.allclose(pooled_features(body, ids, lengths, batch_size=5), expected, atol=1e-5)
 
 
 def test_classification_loss_refuses_unknown_labels():
