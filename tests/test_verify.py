@@ -142,3 +142,33 @@ def test_the_kernels_cpu_time_is_measured(tmp_path, clean_env):
                          "while time.process_time() - t < 1.0:\n    pass")
     run = verify.run_notebook(busy, "workshop")
     assert run.ok and 1.0 <= run.cpu_seconds < run.seconds + 1.0
+
+
+def test_a_kernel_that_dies_is_reported_and_the_run_goes_on(tmp_path, clean_env):
+    dies = fake_notebook(tmp_path / "10_dies.ipynb", "import os", "os._exit(1)", "print('not reached')")
+    out = tmp_path / "report.md"
+    assert verify.main([str(dies), "--mode", "workshop", "--out", str(out)]) == 1
+    assert "DeadKernelError" in out.read_text()
+
+
+def test_nbclients_clean_up_assertion_after_a_dead_kernel_is_reported(tmp_path, clean_env, monkeypatch):
+    from nbclient.exceptions import DeadKernelError
+
+    class DiesThenAsserts:            # nbclient 0.11: the clean-up after a dead kernel asserts ``self.km``
+        def __init__(self, *args, context=True, **kwargs):
+            self.context = context
+
+        def execute(self, **kwargs):
+            if not self.context:
+                raise AssertionError("some other failure")
+            try:
+                raise DeadKernelError("Kernel died")
+            except DeadKernelError:
+                raise AssertionError()      # noqa: B904 (as nbclient does: the dead kernel is its context)
+
+    notebook = fake_notebook(tmp_path / "11_x.ipynb", "1")
+    monkeypatch.setattr(verify, "client_class", lambda: DiesThenAsserts)
+    assert verify.run_notebook(notebook, "workshop").errors == ["DeadKernelError: Kernel died"]
+    monkeypatch.setattr(verify, "client_class", lambda: lambda *a, **k: DiesThenAsserts(context=False))
+    with pytest.raises(AssertionError):                     # any other assertion is not swallowed
+        verify.run_notebook(notebook, "workshop")
