@@ -6,6 +6,7 @@ import torch
 
 from aigc_course.data.clips import (
     MARGIN,
+    MAX_SPIN,
     MIN_SCALE,
     load_clips,
     motion_residual,
@@ -26,6 +27,7 @@ from aigc_course.models.video import (
     clip_quality,
     clip_unet_config,
     clip_verdicts,
+    motion_condition,
     sample_flow_clips,
     seconds_per_call,
     training_images,
@@ -161,8 +163,22 @@ def test_conditional_clips_ask_every_frame_for_the_clip_label():
         x = flow_sample(net, (8 // channels, channels, 8, 8), 2, y=y, w=2.0, null_label=3,
                         generator=torch.Generator().manual_seed(1))
         assert torch.equal(ours, (x > 0).float().reshape(2, 4, 1, 8, 8))
-        with pytest.raises(ValueError, match="one shape per clip"):
+        with pytest.raises(ValueError, match="one shape"):
             sample_flow_clips(net, 3, 4, labels=labels)
+
+
+def test_motion_condition_names_shape_and_steps_and_conditions_a_net():
+    f = sample_clip_factors(200, 5, torch.Generator().manual_seed(0))
+    m = motion_condition(f)
+    assert m.shape == (200, 6) and torch.equal(m[:, :3].argmax(1), f[:, 0, 0].long())
+    assert torch.allclose(m[:, 3:5] * (1 - 2 * MARGIN) / 4, f[:, 1, 3:5] - f[:, 0, 3:5], atol=1e-6)
+    assert torch.allclose(m[:, 5] * MAX_SPIN, f[:, 1, 2] - f[:, 0, 2], atol=1e-6)
+    assert m[:, 3:].abs().max() <= 1 + 1e-5 and m[:, 3:].abs().max() > 0.9   # the whole range is used
+    assert torch.equal(training_labels(m[:2], 5, 1), m[:2].repeat_interleave(5, dim=0))
+    net = UNet(clip_unet_config(5, 8, base=8, groups=4, attn_heads=2, cond_dim=6))
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    clips = sample_flow_clips(net, 2, 5, steps=2, labels=m[:2], w=1.0)
+    assert clips.shape == (2, 5, 1, 8, 8)
 
 
 def test_training_images_are_clips_or_frames_in_model_range():

@@ -8,14 +8,21 @@ and one run of the flow ODE (:func:`~aigc_course.models.flow.flow_sample`) turns
 The baseline is the same network with ``channels = 1`` trained on single frames and sampled F times
 independently: each frame may be a fine image, but nothing ties them into one moving object.
 
-A clip is judged by what the data's factors make checkable:
+Both can be class-conditional (``num_classes = 3``: "draw a heart", every frame of a frame-by-frame clip
+asked the same shape) with guidance, or conditioned on :func:`motion_condition` (shape and motion per frame).
 
-- identity: a shape classifier (the chapter 09 judge) on each frame; the share of frames that show the
-  clip's majority shape;
-- smoothness: the residual of a constant-velocity fit to the tracked centre (eq. 13.5);
-- consistent: every frame the same shape, no empty frame, smoothness within the data's own 95th
-  percentile, and real motion (the centre travels at least as far as in 95 % of real clips: a clip that
-  stands still is trivially "smooth"). The same measures on real clips are the ceiling.
+A clip is judged by what the data's factors make checkable (:func:`clip_verdicts`):
+
+- one shape: a shape classifier (the chapter 09 judge) names the same shape on every frame;
+- no empty frame;
+- smooth: the residual of a constant-velocity fit to the tracked centre (eq. 13.5) within the real clips'
+  95th percentile;
+- moves: the centre travels at least as far as in 95 % of real clips (a clip that stands still is
+  trivially "smooth").
+
+A clip passing all four is *consistent*. The thresholds come from real clips (:func:`calibrate_judge`); the
+same tests on other, held-out real clips give the ceiling, and :func:`broken_clips` gives real clips broken
+in ways the judge must catch.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from aigc_course.data.clips import Clips, motion_residual, render_clips, track_centres
+from aigc_course.data.clips import MARGIN, MAX_SPIN, Clips, motion_residual, render_clips, track_centres
 from aigc_course.data.images import SHAPE_CLASSES
 from aigc_course.metrics import predict
 from aigc_course.models.dcgan import to_model_range
@@ -66,9 +73,19 @@ def training_images(frames: Tensor, channels: int) -> Tensor:
 
 
 def training_labels(labels: Tensor, frames: int, channels: int) -> Tensor:
-    """The shape label of every training image: (N,) per clip when channels = F, each clip's label repeated
-    for its F frames when channels = 1 (the order of :func:`training_images`)."""
-    return labels if channels == frames else labels.repeat_interleave(frames)
+    """The shape label (N,) or condition vector (N, D) of every training image: per clip when channels = F,
+    each clip's repeated for its F frames when channels = 1 (the order of :func:`training_images`)."""
+    return labels if channels == frames else labels.repeat_interleave(frames, dim=0)
+
+
+def motion_condition(factors: Tensor) -> Tensor:
+    """What a clip should show, as a vector for a U-Net with ``cond_dim = 6``: the shape one-hot, and the
+    motion per frame (x and y step over the largest possible, the spin over MAX_SPIN). factors (N, F, 5) ->
+    (N, 6); the zero vector is "no condition"."""
+    shape = torch.nn.functional.one_hot(factors[:, 0, 0].long(), len(SHAPE_CLASSES)).float()    # (N, 3)
+    step = factors[:, 1] - factors[:, 0]                                        # (N, 5): one frame's change
+    most = (1 - 2 * MARGIN) / (factors.shape[1] - 1)                            # the largest step across
+    return torch.cat([shape, step[:, 3:5] / most, step[:, 2:3] / MAX_SPIN], dim=1)   # (N, 6), x, y, spin
 
 
 @torch.no_grad()
@@ -86,9 +103,11 @@ def sample_flow_clips(net: UNet, n: int, frames: int, steps: int = 20, generator
         raise ValueError(f"the net has {c} channels: it draws single frames (1) or clips of {c} frames, "
                          f"not clips of frames={frames}")
     if labels is not None:
-        labels = torch.as_tensor(labels).long().reshape(-1)
+        labels = torch.as_tensor(labels)
+        labels = labels.float() if labels.is_floating_point() else labels.long().reshape(-1)
         if len(labels) != n:
-            raise ValueError(f"labels must hold one shape per clip, n={n}, got {len(labels)}")
+            raise ValueError(f"labels must hold one shape (or one condition vector) per clip, n={n}, "
+                             f"got {len(labels)}")
         labels = training_labels(labels, frames, c).to(device)
     x = flow_sample(net, (n * frames // c, c, s, s), steps, method=method, y=labels, w=w,
                     null_label=net.null_label, generator=generator, device=device)   # (n F / c, c, S, S)
