@@ -655,10 +655,11 @@ for name in ("one frame from another clip", "standing still", "frames shuffled")
 assert verdicts["standing still"]["moves"] == 0.0
 
 # %% [markdown]
-# **Two generators from chapter 10's flow matching** (eq. 10.14), the same U-Net and optimiser.
-# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (half the steps: a frame is the
-# easier target, and no training makes independent draws agree) and run 8
-# times per clip — every frame is drawn on its own. (b) *Space-time*: the U-Net with 8 channels, one per
+# **Two generators from chapter 10's flow matching** (eq. 10.14), the same U-Net and optimiser, both told
+# which shape to draw (class labels with guidance, eq. 10.16, as in chapter 10).
+# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (a third of the steps: a frame is
+# the easier target, and no training makes independent draws agree) and run 8 times per clip, every frame asked
+# for the same shape — every frame is drawn on its own. (b) *Space-time*: the U-Net with 8 channels, one per
 # frame, so a clip is one 8-channel image: every convolution mixes all frames at each place, the attention
 # at 8 × 8 sees the whole clip, and one run of the flow ODE draws all 8 frames together (the idea of Ho et
 # al.'s video diffusion, 2022, with time folded into channels). An earlier version of this chapter used
@@ -672,9 +673,9 @@ from aigc_course.models.video import (clip_unet_config, sample_flow_clips, secon
                                       training_labels)
 from aigc_course.train import WarmupCosine
 
-FLOW_STEPS, BATCH = budget(full=800, fast=4, workshop=200), 32   # the clip model's; single frames get half
+FLOW_STEPS, BATCH = budget(full=1200, fast=6, workshop=240), 32   # the clip model's; single frames get a third
 video_models = {}
-for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 2), ("space-time", FRAMES, FLOW_STEPS)]:
+for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 3), ("space-time", FRAMES, FLOW_STEPS)]:
     torch.manual_seed(0)
     net = UNet(clip_unet_config(channels, SIZE, num_classes=3)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -689,7 +690,7 @@ for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 2), ("space-
           f"{sum(p.numel() for p in net.parameters()):,} parameters, {hist.seconds:.0f} s")
 
 # %%
-N_GEN, ODE_STEPS, GUIDANCE = budget(full=100, fast=20, workshop=40), 20, 1.0
+N_GEN, ODE_STEPS, GUIDANCE = budget(full=100, fast=20, workshop=40), 20, 3.0
 asked = torch.arange(N_GEN) % 3                                  # as many squares, ellipses and hearts
 g = torch.Generator().manual_seed(0)
 generated = {name: sample_flow_clips(net, N_GEN, FRAMES, ODE_STEPS, generator=g, device=device, labels=asked,
@@ -715,13 +716,15 @@ image_grid(torch.cat([generated["frame by frame"][:2], generated["space-time"][:
 st, fbf = quality["space-time"], quality["frame by frame"]
 claim("ch13 real clips judged consistent (share)", ceiling["consistent"], stated=0.75, low=0.6)
 claim("ch13 clips whose shape changes half-way judged consistent (share)",
-      verdicts["shape changed half-way"]["consistent"], stated=0.05, high=0.15)
-claim("ch13 space-time flow: consistent clips (share)", st["consistent"], stated=0.0, high=0.05)
-claim("ch13 frame-by-frame flow: consistent clips (share)", fbf["consistent"], stated=0.0, high=0.05)
-claim("ch13 space-time flow: motion residual (median)", st["residual (median)"], stated=0.043, high=0.08)
-claim("ch13 frame-by-frame flow: motion residual (median)", fbf["residual (median)"], stated=0.25, low=0.15)
-claim("ch13 space-time flow: identity kept (share of frames)", st["identity"], stated=0.67, low=0.6)
-claim("ch13 space-time flow: travel (median)", st["travel (median)"], stated=0.14, high=0.25)
+      verdicts["shape changed half-way"]["consistent"], stated=0.0, high=0.1)
+claim("ch13 space-time flow: consistent clips (share)", st["consistent"], stated=0.11, low=0.05)
+claim("ch13 frame-by-frame flow: consistent clips (share)", fbf["consistent"], stated=0.0, high=0.03)
+claim("ch13 space-time flow: one shape on every frame (share of clips)", st["one shape"], stated=0.4, low=0.25)
+claim("ch13 space-time flow: smooth (share of clips)", st["smooth"], stated=0.5, low=0.35)
+claim("ch13 space-time flow: motion residual (median)", st["residual (median)"], stated=0.028, high=0.04)
+claim("ch13 frame-by-frame flow: motion residual (median)", fbf["residual (median)"], stated=0.2, low=0.1)
+claim("ch13 space-time flow: identity kept (share of frames)", st["identity"], stated=0.83, low=0.7)
+claim("ch13 space-time flow: travel (median)", st["travel (median)"], stated=0.24, low=0.15)
 
 # %% [markdown]
 # ## 9. Why video is expensive
