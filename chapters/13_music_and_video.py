@@ -673,7 +673,7 @@ from aigc_course.models.video import (clip_unet_config, sample_flow_clips, secon
                                       training_labels)
 from aigc_course.train import WarmupCosine
 
-FLOW_STEPS, BATCH = budget(full=1200, fast=6, workshop=240), 32   # the clip model's; single frames get a third
+FLOW_STEPS, BATCH = budget(full=1200, fast=6, workshop=210), 32   # the clip model's; single frames get a third
 video_models = {}
 for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 3), ("space-time", FRAMES, FLOW_STEPS)]:
     torch.manual_seed(0)
@@ -690,7 +690,7 @@ for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 3), ("space-
           f"{sum(p.numel() for p in net.parameters()):,} parameters, {hist.seconds:.0f} s")
 
 # %%
-N_GEN, ODE_STEPS, GUIDANCE = budget(full=100, fast=20, workshop=40), 20, 3.0
+N_GEN, ODE_STEPS, GUIDANCE = budget(full=100, fast=20, workshop=30), 20, 3.0
 asked = torch.arange(N_GEN) % 3                                  # as many squares, ellipses and hearts
 g = torch.Generator().manual_seed(0)
 generated = {name: sample_flow_clips(net, N_GEN, FRAMES, ODE_STEPS, generator=g, device=device, labels=asked,
