@@ -4,19 +4,34 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_course.data.clips import MARGIN, load_clips, motion_residual, render_clips, sample_clip_factors, track_centres
+from aigc_course.data.clips import (
+    MARGIN,
+    MAX_SPIN,
+    MIN_SCALE,
+    load_clips,
+    motion_residual,
+    render_clips,
+    sample_clip_factors,
+    track_centres,
+)
 from aigc_course.data.images import render_shapes
 from aigc_course.models.classifier import train_classifier
 from aigc_course.models.flow import flow_sample
 from aigc_course.models.unet import UNet
 from aigc_course.models.video import (
+    ClipJudge,
     as_channels,
     as_frames,
+    broken_clips,
+    calibrate_judge,
     clip_quality,
     clip_unet_config,
+    clip_verdicts,
+    motion_condition,
     sample_flow_clips,
     seconds_per_call,
     training_images,
+    training_labels,
     travel,
 )
 
@@ -28,8 +43,12 @@ def test_factors_move_at_constant_velocity_and_stay_inside():
     steps = f[:, 1:, 2:] - f[:, :-1, 2:]
     assert torch.allclose(steps, steps[:, :1], atol=1e-5)           # the same step every frame
     assert f[..., 3:].min() >= MARGIN - 1e-6 and f[..., 3:].max() <= 1 - MARGIN + 1e-6
+    assert f[..., 1].min() >= MIN_SCALE and f[..., 1].max() <= 1
+    assert sample_clip_factors(400, 2, min_scale=0.5)[..., 1].min() < MIN_SCALE   # the still images' range
     with pytest.raises(ValueError, match="frames >= 2"):
         sample_clip_factors(3, 1)
+    with pytest.raises(ValueError, match="min_scale"):
+        sample_clip_factors(3, 2, min_scale=0.2)
 
 
 def test_clips_are_the_shapes_drawing_frame_by_frame():
@@ -61,7 +80,51 @@ def test_motion_residual_is_zero_on_lines_and_matches_polyfit():
     assert float(motion_residual(jumpy)[0]) > 0.05
 
 
-def test_video_glue_shapes_and_judging():
+class Oracle(torch.nn.Module):
+    """A perfect shape judge for frames it has seen drawn: the label of the nearest known frame."""
+
+    def __init__(self, frames, labels):
+        super().__init__()
+        self.frames, self.labels = frames.flatten(1), labels
+        self.dummy = torch.nn.Parameter(torch.zeros(1))           # predict() reads the device off a parameter
+
+    def forward(self, x):
+        nearest = torch.cdist(x.flatten(1), self.frames).argmin(1)
+        return torch.nn.functional.one_hot(self.labels[nearest], 3).float()
+
+
+def _oracle_for(clips, extra_factors):
+    factors = torch.cat([clips.factors, extra_factors]).flatten(0, 1)       # every frame the tests draw
+    return Oracle(render_clips(factors[:, None], 16).flatten(0, 1), factors[:, 0].long())
+
+
+def test_the_judge_passes_real_clips_and_fails_broken_ones():
+    clips = load_clips(160, frames=8, size=16, seed=0)
+    calib, held = load_clips(100, frames=8, size=16, seed=1), load_clips(60, frames=8, size=16, seed=2)
+    changed = held.factors.clone()
+    changed[:, 4:, 0] = (changed[:, 4:, 0] + 1) % 3
+    judge = calibrate_judge(_oracle_for(held, changed), calib.frames)
+    r = motion_residual(track_centres(calib.frames))
+    assert judge.smooth_limit == pytest.approx(float(r.quantile(0.95)))
+    assert judge.min_travel == pytest.approx(float(travel(calib.frames).quantile(0.05)))
+    real = clip_verdicts(judge, held.frames, held.labels)
+    assert real["one shape"].all() and real["as asked"].all() and real["no empty frame"].all()
+    assert real["consistent"].double().mean() > 0.8                 # held-out clips: about 0.95 ** 2
+    broken = broken_clips(held, torch.Generator().manual_seed(0))
+    assert torch.equal(broken["shape changed half-way"], render_clips(changed, 16))
+    for name, frames in broken.items():
+        verdict = clip_verdicts(judge, frames)
+        assert verdict["consistent"].double().mean() <= 0.1, name   # each break is caught
+    assert not clip_verdicts(judge, broken["shape changed half-way"])["one shape"].any()
+    assert not clip_verdicts(judge, broken["standing still"])["moves"].any()
+    wrong = clip_verdicts(judge, held.frames, (held.labels + 1) % 3)
+    assert not wrong["as asked"].any() and torch.equal(wrong["consistent"], real["consistent"])
+    with pytest.raises(ValueError, match="level"):
+        calibrate_judge(judge.classifier, calib.frames, level=1.0)
+    assert len(clips) == 160
+
+
+def test_video_glue_shapes_and_quality():
     torch.manual_seed(0)
     clips = load_clips(60, frames=4, size=16, seed=0)
     assert torch.equal(as_frames(as_channels(clips.frames)), clips.frames)
@@ -70,19 +133,52 @@ def test_video_glue_shapes_and_judging():
     tiny = {"base": 8, "groups": 4, "attn_heads": 2}
     clip_net, frame_net = UNet(clip_unet_config(4, 16, **tiny)), UNet(clip_unet_config(1, 16, **tiny))
     assert sample_flow_clips(clip_net, 3, 4, steps=2).shape == (3, 4, 1, 16, 16)
-    assert sample_flow_clips(frame_net, 3, 4, steps=2).shape == (3, 4, 1, 16, 16)
+    assert sample_flow_clips(frame_net, 3, 4, steps=2, method="heun").shape == (3, 4, 1, 16, 16)
     with pytest.raises(ValueError, match="frames=3"):
         sample_flow_clips(clip_net, 2, 3)
-    judge = train_classifier(clips.frames.flatten(0, 1), clips.labels.repeat_interleave(4), steps=5)
-    q = clip_quality(judge, clips.frames, smooth_limit=1.0)
-    assert set(q) == {"identity", "empty frames", "residual (median)", "travel (median)", "consistent"}
-    assert q["empty frames"] == 0 and 0 <= q["consistent"] <= q["identity"] <= 1
-    still = clips.frames[:, :1].repeat(1, 4, 1, 1, 1)              # a clip that stands still is not consistent
-    assert float(travel(still).max()) == 0
-    assert clip_quality(judge, still, smooth_limit=1.0, min_travel=0.01)["consistent"] == 0.0
+    with pytest.raises(ValueError, match="guidance"):
+        sample_flow_clips(clip_net, 2, 4, labels=torch.zeros(2), w=1.0)     # unconditional: no guidance
+    classifier = train_classifier(clips.frames.flatten(0, 1), clips.labels.repeat_interleave(4), steps=5)
+    judge = ClipJudge(classifier, smooth_limit=1.0, min_travel=0.0)
+    q = clip_quality(judge, clips.frames, clips.labels)
+    assert set(q) == {"identity", "residual (median)", "travel (median)", "one shape", "no empty frame", "smooth",
+                      "moves", "consistent", "as asked"}
+    assert q["no empty frame"] == 1 and 0 <= q["consistent"] <= q["one shape"] <= q["identity"] <= 1
     blank = torch.zeros(2, 4, 1, 16, 16)
-    assert clip_quality(judge, blank, smooth_limit=1.0)["consistent"] == 0.0
+    assert clip_quality(judge, blank)["consistent"] == 0.0 and "as asked" not in clip_quality(judge, blank)
     assert seconds_per_call(lambda: None, repeats=3) >= 0
+
+
+def test_conditional_clips_ask_every_frame_for_the_clip_label():
+    labels = torch.tensor([2, 0])
+    assert torch.equal(training_labels(labels, 4, 4), labels)
+    assert training_labels(labels, 4, 1).tolist() == [2, 2, 2, 2, 0, 0, 0, 0]
+    torch.manual_seed(0)
+    tiny = {"base": 8, "groups": 4, "attn_heads": 2, "num_classes": 3}
+    for channels in (4, 1):
+        net = UNet(clip_unet_config(channels, 8, **tiny))
+        torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+        ours = sample_flow_clips(net, 2, 4, steps=2, generator=torch.Generator().manual_seed(1), labels=labels, w=2.0)
+        y = training_labels(labels, 4, channels)
+        x = flow_sample(net, (8 // channels, channels, 8, 8), 2, y=y, w=2.0, null_label=3,
+                        generator=torch.Generator().manual_seed(1))
+        assert torch.equal(ours, (x > 0).float().reshape(2, 4, 1, 8, 8))
+        with pytest.raises(ValueError, match="one shape"):
+            sample_flow_clips(net, 3, 4, labels=labels)
+
+
+def test_motion_condition_names_shape_and_steps_and_conditions_a_net():
+    f = sample_clip_factors(200, 5, torch.Generator().manual_seed(0))
+    m = motion_condition(f)
+    assert m.shape == (200, 6) and torch.equal(m[:, :3].argmax(1), f[:, 0, 0].long())
+    assert torch.allclose(m[:, 3:5] * (1 - 2 * MARGIN) / 4, f[:, 1, 3:5] - f[:, 0, 3:5], atol=1e-6)
+    assert torch.allclose(m[:, 5] * MAX_SPIN, f[:, 1, 2] - f[:, 0, 2], atol=1e-6)
+    assert m[:, 3:].abs().max() <= 1 + 1e-5 and m[:, 3:].abs().max() > 0.9   # the whole range is used
+    assert torch.equal(training_labels(m[:2], 5, 1), m[:2].repeat_interleave(5, dim=0))
+    net = UNet(clip_unet_config(5, 8, base=8, groups=4, attn_heads=2, cond_dim=6))
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    clips = sample_flow_clips(net, 2, 5, steps=2, labels=m[:2], w=1.0)
+    assert clips.shape == (2, 5, 1, 8, 8)
 
 
 def test_training_images_are_clips_or_frames_in_model_range():

@@ -1,7 +1,9 @@
 """Moving shapes (chapter 13): short clips of one ``shapes`` sprite translating and rotating at constant
 velocity, drawn by :func:`aigc_course.data.images.render_shapes`, with their factors frame by frame.
 
-A clip keeps its shape and scale; its centre moves on a straight line at constant speed and its angle turns
+A clip keeps its shape and scale (drawn in [MIN_SCALE, 1], not the still images' [0.5, 1]: at 16 pixels a
+half-size square, ellipse and heart are the same 3 × 3 blob, so no judge could tell whether a clip kept its
+shape); its centre moves on a straight line at constant speed and its angle turns
 at a constant rate: factors(t) = factors(0) + t · velocity, t = 0 … F − 1. Because the factors are known,
 motion can be checked: the centre of the lit pixels of each frame (:func:`track_centres`) must lie on a
 line, and :func:`motion_residual` measures how far it strays (eq. 13.5).
@@ -16,9 +18,11 @@ import torch
 from torch import Tensor
 
 from aigc_course.data.images import SHAPE_CLASSES, SHAPE_FACTORS, render_shapes, sample_shape_factors
+from aigc_course.validation import check_float
 
 MARGIN = 0.15            # centres stay in [MARGIN, 1 − MARGIN] so that the sprite never leaves the frame
 MAX_SPIN = math.pi / 8   # the largest turn per frame, in radians
+MIN_SCALE = 0.75         # the smallest sprite of a clip (a sprite of scale 1 spans 40 % of the frame)
 
 
 @dataclass
@@ -36,12 +40,15 @@ class Clips:
         return len(self.frames)
 
 
-def sample_clip_factors(n: int, frames: int, generator: torch.Generator | None = None) -> Tensor:
+def sample_clip_factors(n: int, frames: int, generator: torch.Generator | None = None,
+                        min_scale: float = MIN_SCALE) -> Tensor:
     """Factors of ``n`` clips of ``frames`` frames: a start and an end position drawn in the safe square, a
-    spin in [−MAX_SPIN, MAX_SPIN] per frame; shape and scale fixed. (n, frames, 5)."""
+    spin in [−MAX_SPIN, MAX_SPIN] per frame; shape and scale (uniform in [min_scale, 1]) fixed. (n, frames, 5)."""
     if n < 1 or frames < 2:
         raise ValueError(f"need n >= 1 clips of frames >= 2, got n={n}, frames={frames}")
-    first = sample_shape_factors(n, generator)                               # (n, 5)
+    check_float("min_scale", min_scale, 0.5, 1.0)
+    first = sample_shape_factors(n, generator)                               # (n, 5), scale in [0.5, 1]
+    first[:, 1] = min_scale + (first[:, 1] - 0.5) / 0.5 * (1 - min_scale)     # -> [min_scale, 1]
     ends = MARGIN + (1 - 2 * MARGIN) * torch.rand(n, 2, 2, generator=generator)   # (n, start/end, x/y)
     spin = MAX_SPIN * (2 * torch.rand(n, generator=generator) - 1)           # (n,)
     t = torch.arange(frames, dtype=torch.float32) / (frames - 1)             # (F,) in [0, 1]
@@ -59,9 +66,9 @@ def render_clips(factors: Tensor, size: int = 32) -> Tensor:
     return render_shapes(factors.reshape(n * f, -1), size).view(n, f, 1, size, size)
 
 
-def load_clips(n: int, frames: int = 8, size: int = 32, seed: int = 0) -> Clips:
+def load_clips(n: int, frames: int = 8, size: int = 32, seed: int = 0, min_scale: float = MIN_SCALE) -> Clips:
     """``n`` moving-shape clips, the same for the same seed."""
-    factors = sample_clip_factors(n, frames, torch.Generator().manual_seed(seed))
+    factors = sample_clip_factors(n, frames, torch.Generator().manual_seed(seed), min_scale)
     return Clips(render_clips(factors, size), factors)
 
 

@@ -8,29 +8,39 @@ and one run of the flow ODE (:func:`~aigc_course.models.flow.flow_sample`) turns
 The baseline is the same network with ``channels = 1`` trained on single frames and sampled F times
 independently: each frame may be a fine image, but nothing ties them into one moving object.
 
-A clip is judged by what the data's factors make checkable:
+Both can be class-conditional (``num_classes = 3``: "draw a heart", every frame of a frame-by-frame clip
+asked the same shape) with guidance, or conditioned on :func:`motion_condition` (shape and motion per frame).
 
-- identity: a shape classifier (the chapter 09 judge) on each frame; the share of frames that show the
-  clip's majority shape;
-- smoothness: the residual of a constant-velocity fit to the tracked centre (eq. 13.5);
-- consistent: every frame the same shape, no empty frame, smoothness within the data's own 95th
-  percentile, and real motion (the centre travels at least as far as in 95 % of real clips: a clip that
-  stands still is trivially "smooth"). The same measures on real clips are the ceiling.
+A clip is judged by what the data's factors make checkable (:func:`clip_verdicts`):
+
+- one shape: a shape classifier (the chapter 09 judge) names the same shape on every frame;
+- no empty frame;
+- smooth: the residual of a constant-velocity fit to the tracked centre (eq. 13.5) within the real clips'
+  95th percentile;
+- moves: the centre travels at least as far as in 95 % of real clips (a clip that stands still is
+  trivially "smooth").
+
+A clip passing all four is *consistent*. The thresholds come from real clips (:func:`calibrate_judge`); the
+same tests on other, held-out real clips give the ceiling, and :func:`broken_clips` gives real clips broken
+in ways the judge must catch.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from aigc_course.data.clips import motion_residual, track_centres
+from aigc_course.data.clips import MARGIN, MAX_SPIN, Clips, motion_residual, render_clips, track_centres
+from aigc_course.data.images import SHAPE_CLASSES
 from aigc_course.metrics import predict
 from aigc_course.models.dcgan import to_model_range
 from aigc_course.models.flow import flow_sample
 from aigc_course.models.unet import UNet, UNetConfig
+from aigc_course.validation import check_float
 
 
 def clip_unet_config(channels: int, size: int, **overrides) -> UNetConfig:
@@ -62,19 +72,45 @@ def training_images(frames: Tensor, channels: int) -> Tensor:
     return to_model_range(clips.reshape(n * f // channels, channels, s, s))
 
 
+def training_labels(labels: Tensor, frames: int, channels: int) -> Tensor:
+    """The shape label (N,) or condition vector (N, D) of every training image: per clip when channels = F,
+    each clip's repeated for its F frames when channels = 1 (the order of :func:`training_images`)."""
+    return labels if channels == frames else labels.repeat_interleave(frames, dim=0)
+
+
+def motion_condition(factors: Tensor) -> Tensor:
+    """What a clip should show, as a vector for a U-Net with ``cond_dim = 6``: the shape one-hot, and the
+    motion per frame (x and y step over the largest possible, the spin over MAX_SPIN). factors (N, F, 5) ->
+    (N, 6); the zero vector is "no condition"."""
+    shape = torch.nn.functional.one_hot(factors[:, 0, 0].long(), len(SHAPE_CLASSES)).float()    # (N, 3)
+    step = factors[:, 1] - factors[:, 0]                                        # (N, 5): one frame's change
+    most = (1 - 2 * MARGIN) / (factors.shape[1] - 1)                            # the largest step across
+    return torch.cat([shape, step[:, 3:5] / most, step[:, 2:3] / MAX_SPIN], dim=1)   # (N, 6), x, y, spin
+
+
 @torch.no_grad()
 def sample_flow_clips(net: UNet, n: int, frames: int, steps: int = 20, generator: torch.Generator | None = None,
-                      device: torch.device | str = "cpu") -> Tensor:
-    """n clips of ``frames`` frames from a flow-matching U-Net, by Euler steps of dx/dt = v(x, t) from noise
-    (eq. 10.15), pixels thresholded at the middle of [-1, 1]: (n, F, 1, S, S) in {0, 1}.
+                      device: torch.device | str = "cpu", labels: Tensor | None = None, w: float = 0.0,
+                      method: str = "euler") -> Tensor:
+    """n clips of ``frames`` frames from a flow-matching U-Net, by ``steps`` Euler (or Heun) steps of
+    dx/dt = v(x, t) from noise (eq. 10.15), pixels thresholded at the middle of [-1, 1]: (n, F, 1, S, S) in
+    {0, 1}. A class-conditional net draws clip i as the shape ``labels[i]``, with guidance ``w`` (eq. 10.16).
 
     A U-Net of F channels draws each clip in one run of the ODE; one of 1 channel draws the n·F frames
-    independently (the frame-by-frame baseline)."""
+    independently (the frame-by-frame baseline: with labels, every frame of a clip is asked the same shape)."""
     c, s = net.cfg.channels, net.cfg.image_size
     if c not in (1, frames):
         raise ValueError(f"the net has {c} channels: it draws single frames (1) or clips of {c} frames, "
                          f"not clips of frames={frames}")
-    x = flow_sample(net, (n * frames // c, c, s, s), steps, generator=generator, device=device)   # (n F / c, c, S, S)
+    if labels is not None:
+        labels = torch.as_tensor(labels)
+        labels = labels.float() if labels.is_floating_point() else labels.long().reshape(-1)
+        if len(labels) != n:
+            raise ValueError(f"labels must hold one shape (or one condition vector) per clip, n={n}, "
+                             f"got {len(labels)}")
+        labels = training_labels(labels, frames, c).to(device)
+    x = flow_sample(net, (n * frames // c, c, s, s), steps, method=method, y=labels, w=w,
+                    null_label=net.null_label, generator=generator, device=device)   # (n F / c, c, S, S)
     return as_frames((x > 0).float().cpu().reshape(n, frames, s, s))
 
 
@@ -84,21 +120,67 @@ def travel(clips: Tensor) -> Tensor:
     return (centres[:, -1] - centres[:, 0]).norm(dim=-1)
 
 
-def clip_quality(judge: torch.nn.Module, clips: Tensor, smooth_limit: float,
-                 min_travel: float = 0.0) -> dict[str, float]:
-    """Identity kept, smoothness, motion and the share of consistent clips (see the module docstring)."""
+@dataclass
+class ClipJudge:
+    """A frame classifier and the two motion thresholds, both set from real clips by :func:`calibrate_judge`."""
+
+    classifier: torch.nn.Module
+    smooth_limit: float      # the real clips' ``level`` quantile of the motion residual (eq. 13.5)
+    min_travel: float        # their (1 − level) quantile of the travel
+
+
+def calibrate_judge(classifier: torch.nn.Module, real: Tensor, level: float = 0.95) -> ClipJudge:
+    """Thresholds from real clips (N, F, 1, H, W): a real clip is less smooth than ``smooth_limit``, or
+    travels less than ``min_travel``, with probability 1 − ``level`` each. Set them on clips other than the
+    ones the ceiling is measured on."""
+    check_float("level", level, 0.5, 1.0, high_open=True)
+    residual = motion_residual(track_centres(real))
+    return ClipJudge(classifier, float(residual.quantile(level)), float(travel(real).quantile(1 - level)))
+
+
+def clip_verdicts(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    """Per clip (N,) booleans: "one shape" (the classifier names the same shape on every frame), "no empty
+    frame", "smooth" (residual <= the limit), "moves" (travel >= the least), "consistent" (all four); with
+    ``labels``, also "as asked" (that one shape is the label)."""
     n, f = clips.shape[:2]
-    labels = predict(judge, clips.flatten(0, 1)).view(n, f)                     # (N, F) shape per frame
-    majority = labels.mode(dim=1).values                                        # (N,)
-    identity = (labels == majority[:, None]).double().mean(1)                   # (N,)
-    empty = clips.flatten(2).sum(-1) == 0                                       # (N, F)
-    residual = motion_residual(track_centres(clips))                            # (N,) NaN if a frame is empty
-    smooth = torch.nan_to_num(residual, nan=float("inf")) <= smooth_limit
-    moved = torch.nan_to_num(travel(clips), nan=0.0)                            # (N,)
-    consistent = (identity == 1) & ~empty.any(1) & smooth & (moved >= min_travel)
-    return {"identity": float(identity.mean()), "empty frames": float(empty.double().mean()),
-            "residual (median)": float(torch.nan_to_num(residual, nan=1.0).median()),
-            "travel (median)": float(moved.median()), "consistent": float(consistent.double().mean())}
+    shapes = predict(judge.classifier, clips.flatten(0, 1)).view(n, f)          # (N, F) shape per frame
+    residual = torch.nan_to_num(motion_residual(track_centres(clips)), nan=float("inf"))   # (N,)
+    out = {"one shape": (shapes == shapes[:, :1]).all(1),
+           "no empty frame": ~(clips.flatten(2).sum(-1) == 0).any(1),
+           "smooth": residual <= judge.smooth_limit,
+           "moves": torch.nan_to_num(travel(clips), nan=0.0) >= judge.min_travel}
+    out["consistent"] = out["one shape"] & out["no empty frame"] & out["smooth"] & out["moves"]
+    if labels is not None:
+        out["as asked"] = out["one shape"] & (shapes[:, 0] == torch.as_tensor(labels).reshape(-1))
+    return out
+
+
+def clip_quality(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) -> dict[str, float]:
+    """Identity kept (share of frames showing the clip's majority shape), the share of clips passing each
+    test of :func:`clip_verdicts`, the median residual and travel."""
+    n, f = clips.shape[:2]
+    shapes = predict(judge.classifier, clips.flatten(0, 1)).view(n, f)          # (N, F)
+    identity = (shapes == shapes.mode(dim=1).values[:, None]).double().mean()
+    residual = torch.nan_to_num(motion_residual(track_centres(clips)), nan=1.0)
+    verdicts = {k: float(v.double().mean()) for k, v in clip_verdicts(judge, clips, labels).items()}
+    return {"identity": float(identity), "residual (median)": float(residual.median()),
+            "travel (median)": float(torch.nan_to_num(travel(clips), nan=0.0).median()), **verdicts}
+
+
+def broken_clips(clips: Clips, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """Real clips broken in four ways a consistency judge must catch, each (N, F, 1, H, W): one frame taken
+    from another clip; the shape changed from the middle frame on (same motion); the first frame held
+    still; the frames shuffled."""
+    n, f = clips.factors.shape[:2]
+    size = clips.frames.shape[-1]
+    swapped = clips.frames.clone()
+    swapped[:, f // 2] = clips.frames.roll(1, dims=0)[:, f // 2]
+    changed = clips.factors.clone()
+    changed[:, f // 2:, 0] = (changed[:, f // 2:, 0] + 1) % len(SHAPE_CLASSES)
+    order = torch.stack([torch.randperm(f, generator=generator) for _ in range(n)])   # (N, F)
+    shuffled = clips.frames[torch.arange(n)[:, None], order]
+    return {"one frame from another clip": swapped, "shape changed half-way": render_clips(changed, size),
+            "standing still": clips.frames[:, :1].expand_as(clips.frames).clone(), "frames shuffled": shuffled}
 
 
 def seconds_per_call(fn: Callable[[], object], repeats: int = 5) -> float:
