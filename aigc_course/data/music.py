@@ -295,18 +295,25 @@ def augment(chorales: Iterable[Chorale], shifts: Iterable[int]) -> list[Chorale]
 
 
 class ChoraleTokenizer:
-    """Voice-aware tokens: ``<end>``, then for each voice ``V:hold``, ``V:rest`` and ``V:p`` for p in low..high.
+    """Voice-aware tokens: ``<end>``, then a block of tokens for each voice, S A T B (one per voice per step).
 
-    A step is 4 tokens (S, A, T, B); a piece is its steps followed by ``<end>``.
+    ``held="hold"`` (the default): a voice's block is ``V:hold``, ``V:rest`` and ``V:p`` (a new note, p in
+    low..high); a held note does not say its pitch. ``held="pitch"``: ``V:rest``, ``V:p`` and ``V:~p`` (p
+    still sounding), so every step names the pitch of all four voices. A piece is its steps, then ``<end>``.
     """
 
     END = 0
+    HOLD = -2                                                    # the pitch a held-note token of "hold" gives
 
-    def __init__(self, low: int = 21, high: int = 108):
+    def __init__(self, low: int = 21, high: int = 108, held: str = "hold"):
         if not MIDI_RANGE[0] <= low < high <= MIDI_RANGE[1]:
             raise ValueError(f"need {MIDI_RANGE[0]} <= low < high <= {MIDI_RANGE[1]}, got low={low}, high={high}")
-        self.low, self.high = low, high
-        self.per_voice = 2 + high - low + 1                      # hold, rest, pitches
+        if held not in ("hold", "pitch"):
+            raise ValueError(f"held must be 'hold' (one V:hold token) or 'pitch' (V:~p names the held pitch), "
+                             f"got {held!r}")
+        self.low, self.high, self.held = low, high, held
+        n = high - low + 1
+        self.per_voice = 2 + n if held == "hold" else 1 + 2 * n   # hold, rest, pitches | rest, pitches, held
 
     @property
     def vocab_size(self) -> int:
@@ -314,32 +321,40 @@ class ChoraleTokenizer:
 
     def token(self, voice: int, pitch: int, onset: bool) -> int:
         base = 1 + voice * self.per_voice
+        if self.held == "pitch":
+            base -= 1                                            # no hold token: rest is offset 0
         if pitch == REST:
             return base + 1
-        if not onset:
+        if not onset and self.held == "hold":
             return base
         if not self.low <= pitch <= self.high:
             raise ValueError(f"pitch {pitch} ({VOICES[voice]}) is outside the tokenizer's range "
                              f"{self.low}..{self.high}: widen ChoraleTokenizer(low=, high=) or transpose less")
-        return base + 2 + pitch - self.low
+        return base + 2 + pitch - self.low + (0 if onset else self.high - self.low + 1)
 
     def name(self, token: int) -> str:
-        """A readable name: '<end>', 'S:hold', 'A:rest', 'T:60' ..."""
-        voice, value = self._split(token)
+        """A readable name: '<end>', 'S:hold', 'A:rest', 'T:60', 'B:~48' (48 still sounding) ..."""
+        voice, pitch, onset = self.cell(token)
         if voice is None:
             return "<end>"
-        what = {-2: "hold", -1: "rest"}.get(value, str(value))
+        what = "hold" if pitch == self.HOLD else "rest" if pitch == REST else f"{'' if onset else '~'}{pitch}"
         return f"{VOICES[voice][0].upper()}:{what}"
 
-    def _split(self, token: int) -> tuple[int | None, int]:
-        """token -> (voice, value): value is a MIDI pitch, -2 for hold, -1 for rest; (None, 0) for <end>."""
+    def cell(self, token: int) -> tuple[int | None, int, bool]:
+        """token -> (voice, pitch, onset): pitch is MIDI, ``REST``, or ``HOLD`` for a ``V:hold`` token;
+        (None, REST, False) for ``<end>``."""
         token = int(token)
         if not 0 <= token < self.vocab_size:
             raise ValueError(f"token {token} is outside the vocabulary; valid: 0..{self.vocab_size - 1}")
         if token == self.END:
-            return None, 0
+            return None, REST, False
         voice, offset = divmod(token - 1, self.per_voice)
-        return voice, (-2 if offset == 0 else -1 if offset == 1 else self.low + offset - 2)
+        if self.held == "pitch":
+            offset += 1                                          # the layout of "hold" without its first id
+        if offset < 2:
+            return voice, (self.HOLD, REST)[offset], False
+        n = self.high - self.low + 1
+        return voice, self.low + (offset - 2) % n, offset - 2 < n
 
     def encode(self, chorale: Chorale, end: bool = True) -> list[int]:
         """The piece as tokens, step by step, S A T B within a step, then ``<end>``."""
@@ -355,12 +370,12 @@ class ChoraleTokenizer:
         """Tokens of one piece (a trailing ``<end>`` allowed) -> :class:`Chorale`.
 
         ``strict`` raises on anything :meth:`encode` cannot produce. Otherwise (for sampled tokens) a token
-        is read as its value in the voice its position calls for, a hold with nothing to hold is a rest, and
-        an incomplete last step is dropped.
+        is read as its value in the voice its position calls for, a hold with nothing to hold is a rest, a
+        held ``V:~p`` when p is not sounding is a new note p, and an incomplete last step is dropped.
         """
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, Tensor) else ids)]
         for token in ids:
-            self._split(token)                                   # raises on a token outside the vocabulary
+            self.cell(token)                                     # raises on a token outside the vocabulary
         if ids and ids[-1] == self.END:
             ids = ids[:-1]
         if strict and len(ids) % len(VOICES):
@@ -369,21 +384,23 @@ class ChoraleTokenizer:
         pitch, onset = np.full((steps, 4), REST, dtype=np.int16), np.zeros((steps, 4), dtype=bool)
         for i, token in enumerate(ids[: steps * len(VOICES)]):
             t, v = divmod(i, len(VOICES))
-            voice, value = self._split(token)
+            voice, value, new = self.cell(token)
             if voice is None and strict:
                 raise ValueError(f"token {i} is <end> inside a piece; use decode_many for a stream of pieces")
-            if voice is None:                                    # a stray <end>: silence
+            if voice is None or value == REST:                   # a rest (or a stray <end>: silence)
                 continue
             if strict and voice != v:
                 raise ValueError(f"token {i} ({self.name(token)}) is not a {VOICES[v]} token: each step is "
                                  f"S, A, T, B in that order")
-            if value == -2:                                      # hold
-                held = pitch[t - 1, v] if t > 0 else REST
-                if strict and held == REST:
-                    raise ValueError(f"token {i} holds {VOICES[v]} at step {t}, but no note sounds before it")
-                pitch[t, v] = held
-            elif value >= 0:
-                pitch[t, v], onset[t, v] = value, True
+            sounding = pitch[t - 1, v] if t > 0 else REST
+            if not new and (sounding == REST or value not in (self.HOLD, sounding)):
+                if strict:
+                    raise ValueError(f"token {i} ({self.name(token)}) holds {VOICES[v]} at step {t}, but "
+                                     f"{'no note' if sounding == REST else f'pitch {sounding}'} sounds before it")
+                new = value != self.HOLD                         # lenient: ~p with p not sounding is a new p
+                if not new:                                      # hold with nothing to hold: a rest
+                    continue
+            pitch[t, v], onset[t, v] = (sounding, False) if value == self.HOLD else (value, new)
         return Chorale(pitch, onset, name)
 
     def decode_many(self, ids: Sequence[int] | Tensor, strict: bool = True) -> list[Chorale]:
@@ -393,4 +410,5 @@ class ChoraleTokenizer:
         return [self.decode(list(run), strict=strict) for is_end, run in runs if not is_end]
 
     def __repr__(self) -> str:
-        return f"ChoraleTokenizer(low={self.low}, high={self.high}, vocab_size={self.vocab_size})"
+        return (f"ChoraleTokenizer(low={self.low}, high={self.high}, held={self.held!r}, "
+                f"vocab_size={self.vocab_size})")
