@@ -78,8 +78,10 @@ sync: install
 bench: install
 	$(PY) -m benchmarks
 
+# FULL=1: one full run (make verify, its claims table in verify-report.md) whose executed notebooks are the pages
 book: install
-	$(PY) tools/book.py $(if $(FULL),--full) $(if $(FROM),--executed $(FROM)) --jobs $(WORKERS)
+	$(if $(FULL),$(PY) tools/verify.py --mode full --jobs $(WORKERS) --keep build/full-run)
+	$(PY) tools/book.py $(if $(FULL),--executed build/full-run,$(if $(FROM),--executed $(FROM))) --jobs $(WORKERS)
 	AIGC_REQUIRE_BOOK=1 $(PY) -m pytest tests/test_book.py -m book -q -p no:xdist
 
 doctor: install
@@ -100,10 +102,11 @@ clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache
 
 # Every chapter and solution in full mode (MODE=workshop for the workshop budgets); one table of every claim,
-# measured against stated, in verify-report.md. Exits non-zero when a claim or a cell fails.
+# measured against stated, in verify-report.md, WORKERS notebooks at a time (one thread each on 2 cores).
+# Exits non-zero when a claim or a cell fails.
 MODE ?= full
 verify: install
-	$(PY) tools/verify.py --mode $(MODE) $(if $(KEEP),--keep $(KEEP))
+	$(PY) tools/verify.py --mode $(MODE) --jobs $(WORKERS) $(if $(KEEP),--keep $(KEEP))
 
 # every chapter's main training, briefly, on the GPU (DEVICE=cpu to try it here): losses fall, the CPU's
 # semantics hold, a throughput table (tools/gpu_check.py)

@@ -16,10 +16,10 @@
 # **Prerequisites**: chapter 02 (the GAN game, the optimal discriminator, the non-saturating loss).
 # Convolutions in PyTorch (`nn.Conv2d`).
 #
-# **Time**: 30–40 minutes to read. The code runs in about 10 minutes on one CPU core in full mode, on MNIST
+# **Time**: 30–40 minutes to read. The code runs in about 5 minutes on one CPU core in full mode, on MNIST
 # (under a minute on a GPU). For a workshop, `AIGC_MODE=workshop` trains each GAN for a fifth to two fifths of
-# its full budget and a shorter judge (or loads the one a full run cached): 3.2 minutes on one core in a
-# measured run (2.2 with a cached judge). The conditional GAN then draws the digit asked for 69 % of the time
+# its full budget and a shorter judge (or loads the one a full run cached): 1.3 minutes on one core with the
+# cached judge, 3.2 in an earlier run that trained its own on a shared core. The conditional GAN then draws the digit asked for 69 % of the time
 # (chance is 10 %), but the unconditional DCGAN, at 400 steps, has not learned yet: section 5.2's "convolutions
 # help" holds only in a full run. (FAST mode is for CI only; it uses the small `digits` set and its numbers
 # mean nothing.)
@@ -720,10 +720,11 @@ ch03.frechet_distance(my_frechet_distance)
 # - Dumoulin & Visin, *A guide to convolution arithmetic for deep learning* (2016).
 #
 # ## What a full run reached
-# Measured with `make verify` on one core of a shared 2-core CPU (load average 2.4–3.8), MNIST offline
-# (`mnist-5k`: 4,000 training images, 28×28 padded to 32×32), DCGAN widths 16. The notebook took **9.6
-# minutes**, the judge's training included (3.8 of them; 6 minutes once it is cached). Every figure below is
-# a `claim` in the cells above, with the band a full run must reach.
+# Measured with `make verify` of 1 December (one torch thread, two notebooks at a time on the 2-core CPU, at the
+# highest scheduling priority over other jobs), MNIST offline (`mnist-5k`: 4,000 training images, 28×28 padded to
+# 32×32), DCGAN widths 16. The notebook took **5.0 minutes** (4.8 CPU-minutes), the judge's training (800 steps, 73 s)
+# included; an earlier run on a core shared with other jobs took 9.6. Every figure below is a `claim` in the cells
+# above, with the band a full run must reach, and both runs reached the same values.
 #
 # | what | result |
 # |---|---|
@@ -736,14 +737,16 @@ ch03.frechet_distance(my_frechet_distance)
 # Memorisation check: median pixel distance from a sample to its nearest training image 5.83, versus 5.05
 # for real test images — close to the data, not copies of it.
 #
-# **A workshop run** (`AIGC_MODE=workshop`, one core, load 3.0–3.9, 3.2 minutes with its own 300-step judge at
-# 96.3 %): the conditional DCGAN (800 steps) drew the requested digit 69.0 % of the time, Fréchet distance 9.8
-# (30 × floor); the unconditional DCGAN (400 steps) had not learned yet — Fréchet distance 299, precision and
-# recall 0, D(x) 0.36 — behind even the fully connected GAN (84.6).
+# **A workshop run** (`make verify MODE=workshop` of 1 December, one core, 1.3 minutes with the judge a full run
+# had cached, 98.0 %): the conditional DCGAN (800 steps) drew the requested digit 69.9 % of the time, Fréchet
+# distance 12.7 (30 × floor; precision 0.75, recall 0.42); the unconditional DCGAN (400 steps) had not learned
+# yet — Fréchet distance 587, precision and recall 0, D(x) 0.36 — behind even the fully connected GAN (144.7).
+# An earlier workshop run with its own 300-step judge (96.3 %; 3.2 minutes on a shared core) measured 69.0 %,
+# 9.8, 299 and 84.6: the judge's features set the Fréchet scale, the class accuracy barely moves.
 #
 # MNIST at these budgets is harder than `digits` was: the same recipe drew the requested digit 98.4 % of the
 # time on 16×16 digits and 83.5 % here, and every GAN sits further above its floor. The budgets were set to
-# keep the chapter near 10 minutes on one core; what longer training buys on MNIST has not been measured.
+# keep the chapter near 5 minutes on one core; what longer training buys on MNIST has not been measured.
 #
 # **On `digits`, the previous configuration** (16×16, widths 32, 2000 / 3000 steps; `make verify` on a shared
 # 2-core CPU at load about 5, 12.0 minutes), for comparison; these figures are not claimed for MNIST:

@@ -710,11 +710,12 @@ ch06.split_heads(my_split_heads)
 #
 # ## What a full run reached
 #
-# Measured by `tools/verify.py` in full mode on one core of the course's shared 2-core CPU (torch 2.14, no GPU;
-# load average 5.8 when it started), with AdamW's nanoGPT decay groups (`aigc_course.optim.adamw`):
+# Measured by `make verify` of 1 December (one torch thread, two notebooks at a time on the 2-core CPU, at the highest
+# scheduling priority over other jobs; torch 2.14, no GPU), with AdamW's nanoGPT decay groups
+# (`aigc_course.optim.adamw`):
 #
-# - the whole notebook ran in **4.3 minutes** (on the idle machine an earlier version took 1.4 minutes; timings
-#   on a shared machine mean little);
+# - the whole notebook ran in **1.9 minutes** (1.8 CPU-minutes; an earlier run on a core shared with other jobs,
+#   load average 5.8, took 4.3: timings on a shared machine mean little);
 # - the tiny GPT (210,752 parameters, 2000 steps of 32 × 64 characters) reached a **validation loss of 1.33
 #   nats/char** (its last training batch: 1.22; uniform guessing: 4.64);
 # - the sensitivity measurement: a fresh GRU's final state depended on its first input 1.7e-13 times as much as

@@ -12,7 +12,7 @@
 #
 # **Prerequisites**: chapter 06 (attention, masks, multi-head attention, positions). **Time**: about 60 minutes
 # to read; the code runs in about 3 minutes on an idle 2-core CPU in full mode (a minute on a GPU); workshop mode
-# (`AIGC_MODE=workshop`) trains for fewer steps and finishes in about 2 minutes.
+# (`AIGC_MODE=workshop`) trains for fewer steps and finishes in 1.5 minutes on one core.
 #
 # Open `aigc_course/models/transformer.py` beside this notebook.
 
@@ -612,15 +612,18 @@ ch07.training_flops(my_training_flops)
 #
 # ## What a full run reached
 #
-# Measured by `tools/verify.py` in full mode on one core of the course's shared 2-core CPU (torch 2.14, no GPU;
-# load average 1.6–2.4), with AdamW's nanoGPT decay groups (`aigc_course.optim.adamw`):
+# Measured by `make verify` of 1 December (one torch thread, two notebooks at a time on the 2-core CPU, at the highest
+# scheduling priority over other jobs; torch 2.14, no GPU), with AdamW's nanoGPT decay groups
+# (`aigc_course.optim.adamw`):
 #
-# - the whole notebook ran in **5.8 minutes** (an earlier version took 2.6 minutes on both idle cores);
+# - the whole notebook ran in **3.9 minutes** (3.7 CPU-minutes; 5.8 in an earlier run on a core shared with other
+#   jobs);
 # - training: the tiny GPT (214,848 parameters, context 128) for 4000 steps of 16 × 128 characters (8.2M tokens,
-#   ≈ 13 TFLOP by the formula) took 5.6 minutes and reached a **validation loss of 1.24 nats/char (1.79
+#   ≈ 13 TFLOP by the formula) took 3.8 minutes and reached a **validation loss of 1.24 nats/char (1.79
 #   bits/char)**. Samples have Python-documentation layout and mostly real words, but little sense;
-# - the FLOP formula matched PyTorch's count exactly; a training step of 16 × 128 tokens took 173 ms on one
-#   thread, i.e. 19 GFLOP/s, 24 % of the 79 GFLOP/s of a 512 × 512 matrix product on the same thread;
+# - the FLOP formula matched PyTorch's count exactly; a training step of 16 × 128 tokens took 76 ms on one
+#   thread, i.e. 44 GFLOP/s, 22 % of the 203 GFLOP/s of a 512 × 512 matrix product on the same thread (on a
+#   shared core: 173 ms, 19 of 79 GFLOP/s — the share, not the speed, is the model's);
 # - the overfitting check went from 4.52 to 0.005 and recalled its 65 characters exactly;
 # - KV cache: cached and full logits agreed to 3.8e-05; 127 new tokens took 0.21 s recomputing and 0.10 s with
 #   the cache (×2.1; a tiny model on a CPU is dominated by per-step overhead, so the gap grows with model size and

@@ -12,9 +12,9 @@
 #   and measured (diversity and quality);
 # - what goes wrong: repetition loops, exposure bias, memorisation.
 #
-# **Prerequisites**: chapter 07 (the GPT). **Time**: about 1 hour to read; the full run took 7.6 minutes on one
+# **Prerequisites**: chapter 07 (the GPT). **Time**: about 1 hour to read; the full run took 5.1 minutes on one
 # core of our 2-core CPU; workshop mode (`AIGC_MODE=workshop`: the neural rungs train for 1,000 steps instead of
-# 2,500) 2.3 minutes, with the ladder still in the order the text describes.
+# 2,500) 2.2 minutes, with the ladder still in the order the text describes.
 
 # %% tags=["colab-setup"]
 # On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
@@ -778,11 +778,12 @@ ch08.bpe_merge(my_merge)
 #
 # ## What a full run reached
 #
-# Measured on the course's 2-core CPU (idle, torch 2.14.1, two threads) with this chapter's configurations
+# Measured on the course's 2-core CPU (torch 2.14.1) with this chapter's configurations
 # (T = 64, batch 32, 2,500 steps, AdamW with nanoGPT's decay groups, warm-up and cosine decay), run by
-# `tools/verify.py` on one core (load average 1.6 at the start): the whole notebook took 7.6 minutes (4.8 on both
-# idle cores with an earlier optimiser that decayed every parameter).
-# Validation: 128 fixed windows of 64 characters; "training text": 128 windows of the training text.
+# `make verify` of 1 December (one torch thread, two notebooks at a time on the 2-core CPU, at the highest scheduling
+# priority over other jobs): the whole notebook took 5.1 minutes (4.9 CPU-minutes; 7.6 in an earlier run on a shared
+# core, 4.8 on both idle cores with an earlier optimiser that decayed every parameter). Validation: 128 fixed windows
+# of 64 characters; "training text": 128 windows of the training text.
 #
 # | rung | val loss (nats/char) | bpc | on training text | size | time (fit or train) |
 # |---|---|---|---|---|---|
@@ -811,10 +812,11 @@ ch08.bpe_merge(my_merge)
 # to 1.537 nats/char (+0.31, exposure bias); the longest stretch a τ = 1 sample copied from the training text was
 # 19 characters (22 for real validation text; greedy's 53 was a run of spaces).
 #
-# Workshop mode (`AIGC_MODE=workshop`: the neural rungs train for 1,000 steps), same tool and core, load average
-# 2.4: **2.3 minutes**, the ladder in order — 3-gram 1.686, MLP 1.47, GPT 1.40, LSTM 1.33 nats/char — exposure
-# bias +0.17 nats/char. (An earlier workshop run of this chapter was reported as hung; this one, with a 240 s
-# limit per cell, finished normally: the earlier kernel's log says its *client* exited, not that a cell stalled.)
+# Workshop mode (`AIGC_MODE=workshop`: the neural rungs train for 1,000 steps), same tool and core, load average 2.4:
+# **2.3 minutes** (2.2 in the `make verify MODE=workshop` of 1 December, same figures), the ladder in order — 3-gram
+# 1.686, MLP 1.47, GPT 1.40, LSTM 1.33 nats/char — exposure bias +0.17 nats/char. (An earlier workshop run of this
+# chapter was reported as hung; this one, with a 240 s limit per cell, finished normally: the earlier kernel's log
+# says its *client* exited, not that a cell stalled.)
 #
 # Tiny Shakespeare could not be downloaded here (no network) and no GPU was available, so its figures are not
 # measured.

