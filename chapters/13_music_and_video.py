@@ -367,7 +367,9 @@ fig
 #   709-token vocabulary it is last after 1,000 (0.877): each held pitch is its own token to predict, and
 #   a 192-unit recurrent state copies them more slowly than attention, which can look 4 tokens back.
 #
-# The GPT took 110 s, the LSTM 78 s, the n-gram 9 s (wall times on a shared machine).
+# The GPT took 110 s, the LSTM 78 s, the n-gram 9 s (wall times on a shared machine). A workshop run
+# trains the networks for 100 steps only: they stay above 2.7 nats/token and the n-grams lead (the
+# encoding's gain, −0.15 nats/token there, holds in both modes).
 
 # %%
 from aigc_course.claims import claim
@@ -375,9 +377,10 @@ from aigc_course.claims import claim
 hold_ng, pitch_ng = ladder[f"{best_n}-gram (KN)"]["loss"], ladder[f"{P_N}-gram, ~pitch"]["loss"]
 claim("ch13 GPT val NLL (nats/token)", ladder["GPT"]["loss"], stated=0.696, high=0.75)
 claim("ch13 LSTM val NLL (nats/token)", ladder["LSTM"]["loss"], stated=0.877, high=0.93)
-claim("ch13 n-gram: pitch-carrying minus hold tokens (nats/token)", pitch_ng - hold_ng, stated=-0.110, high=-0.05)
+claim("ch13 n-gram: pitch-carrying minus hold tokens (nats/token)", pitch_ng - hold_ng, stated=-0.110, high=-0.05,
+      workshop=(None, -0.05))
 claim("ch13 best n-gram minus GPT val NLL (nats/token)", min(hold_ng, pitch_ng) - ladder["GPT"]["loss"],
-      stated=0.048, low=0.0)
+      stated=0.048, low=0.0, workshop=(None, 0.0))                # 100 workshop steps: the n-gram still leads
 claim("ch13 LSTM minus GPT val NLL (nats/token)", ladder["LSTM"]["loss"] - ladder["GPT"]["loss"], stated=0.180,
       low=0.0)
 
@@ -632,12 +635,13 @@ show_table(settings)
 
 # %%
 claim("ch13 GPT parallel-fifth rate (share of two-voice moves)", gpt_par["fifth_rate"], stated=0.0254, low=0.01)
-claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=0.83, high=5.0)
+claim("ch13 GPT parallel fifths: times closer to Bach than to random", min(closer, 1000.0), stated=0.83, high=5.0,
+      workshop=(None, 5.0))
 claim("ch13 GPT keeps a fifth in similar motion (share)", gpt_par["keep_fifth"], stated=0.215, low=0.08)
 claim("ch13 pitch-token n-gram: parallel-fifth rate", factors[f"{P_N}-gram, ~pitch"]["parallel 5ths"], stated=0.0076,
       high=0.015)
-claim("ch13 Bach keeps 5ths and 8ves (share of their moves)", perfect, stated=0.0046, high=0.01)
-claim("ch13 Bach keeps 3rds and 6ths (share of their moves)", imperfect, stated=0.193, low=0.15)
+claim("ch13 Bach keeps 5ths and 8ves (share of their moves)", perfect, stated=0.0046, high=0.01, workshop=(None, 0.01))
+claim("ch13 Bach keeps 3rds and 6ths (share of their moves)", imperfect, stated=0.193, low=0.15, workshop=(0.15, None))
 claim("ch13 GPT keeps 5ths and 8ves (share of their moves)", kept_share(parallel_by_interval(samples["GPT"]), [0, 7]),
       stated=0.256, low=0.1)
 claim("ch13 GPT moves per step at T = 0.7 (Bach: 0.87)", settings["GPT, T = 0.7, p = 0.95"]["moves per step"],
