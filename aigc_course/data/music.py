@@ -6,8 +6,8 @@
   tenor, bass) the MIDI pitch sounding, ``REST`` (−1) for silence, and whether a new note starts there.
   The onset flag tells a repeated note (two attacks) from a held one.
 - **Tokens** (:class:`ChoraleTokenizer`): the grid read step by step, S A T B inside each step, each cell a
-  token naming its voice and what it does: ``S:67`` (a new note, MIDI 67), ``S:hold`` or ``S:rest``; an
-  ``<end>`` token closes each piece. Decoding gives back exactly the grid that was encoded.
+  token naming its voice and what it does: ``S:67`` (a new note), ``S:rest``, and ``S:hold`` or ``S:~67``
+  (67 still sounding); ``<end>`` closes each piece. Decoding gives back exactly the grid that was encoded.
 """
 
 from __future__ import annotations
@@ -108,8 +108,7 @@ def _music21():
 
 def chorale_names() -> list[str]:
     """The names of the chorales in music21's bundled corpus, e.g. ``'bach/bwv269'``."""
-    music21 = _music21()
-    names = list(music21.corpus.chorales.Iterator(returnType="filename"))
+    names = list(_music21().corpus.chorales.Iterator(returnType="filename"))
     if not names:
         raise FileNotFoundError("music21 is installed but its Bach chorale corpus is missing; reinstall the "
                                 "full package (pip install --force-reinstall music21), which ships the corpus")
@@ -117,10 +116,9 @@ def chorale_names() -> list[str]:
 
 
 def _check_name(name: str, names: Sequence[str]) -> str:
-    if name in names:
-        return name
-    if f"bach/{name}" in names:
-        return f"bach/{name}"
+    for candidate in (name, f"bach/{name}"):
+        if candidate in names:
+            return candidate
     close = difflib.get_close_matches(str(name), list(names), n=3)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise ValueError(f"unknown chorale {name!r}: valid names are the {len(names)} of chorale_names(), "
@@ -257,8 +255,7 @@ def load_chorales(limit: int | None = None, progress: bool = True) -> list[Chora
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None (all pieces), got {limit!r}")
-    names = chorale_names()[:limit]
-    path = cache_path()
+    names, path = chorale_names()[:limit], cache_path()
     pieces = _read_cache(path)
     missing = [n for n in names if n not in pieces]
     if missing:
@@ -281,9 +278,7 @@ def split_by_piece(chorales: Sequence[Chorale], val_fraction: float = 0.1,
     n_val = max(1, round(val_fraction * len(chorales)))
     if n_val >= len(chorales):
         raise ValueError(f"{len(chorales)} pieces cannot be split with val_fraction={val_fraction}: need >= 2")
-    val = [chorales[i] for i in sorted(order[:n_val])]
-    train = [chorales[i] for i in sorted(order[n_val:])]
-    return train, val
+    return [chorales[i] for i in sorted(order[n_val:])], [chorales[i] for i in sorted(order[:n_val])]
 
 
 def augment(chorales: Iterable[Chorale], shifts: Iterable[int]) -> list[Chorale]:
@@ -309,20 +304,16 @@ class ChoraleTokenizer:
         if not MIDI_RANGE[0] <= low < high <= MIDI_RANGE[1]:
             raise ValueError(f"need {MIDI_RANGE[0]} <= low < high <= {MIDI_RANGE[1]}, got low={low}, high={high}")
         if held not in ("hold", "pitch"):
-            raise ValueError(f"held must be 'hold' (one V:hold token) or 'pitch' (V:~p names the held pitch), "
-                             f"got {held!r}")
-        self.low, self.high, self.held = low, high, held
-        n = high - low + 1
-        self.per_voice = 2 + n if held == "hold" else 1 + 2 * n   # hold, rest, pitches | rest, pitches, held
+            raise ValueError(f"held must be 'hold' (one V:hold token) or 'pitch' (V:~p names it), got {held!r}")
+        self.low, self.high, self.held, self.n = low, high, held, high - low + 1
+        self.per_voice = 2 + self.n if held == "hold" else 1 + 2 * self.n   # hold, rest, p | rest, p, ~p
 
     @property
     def vocab_size(self) -> int:
         return 1 + len(VOICES) * self.per_voice
 
     def token(self, voice: int, pitch: int, onset: bool) -> int:
-        base = 1 + voice * self.per_voice
-        if self.held == "pitch":
-            base -= 1                                            # no hold token: rest is offset 0
+        base = 1 + voice * self.per_voice - (self.held == "pitch")   # "pitch" has no hold: rest is offset 0
         if pitch == REST:
             return base + 1
         if not onset and self.held == "hold":
@@ -330,7 +321,7 @@ class ChoraleTokenizer:
         if not self.low <= pitch <= self.high:
             raise ValueError(f"pitch {pitch} ({VOICES[voice]}) is outside the tokenizer's range "
                              f"{self.low}..{self.high}: widen ChoraleTokenizer(low=, high=) or transpose less")
-        return base + 2 + pitch - self.low + (0 if onset else self.high - self.low + 1)
+        return base + 2 + pitch - self.low + (0 if onset else self.n)
 
     def name(self, token: int) -> str:
         """A readable name: '<end>', 'S:hold', 'A:rest', 'T:60', 'B:~48' (48 still sounding) ..."""
@@ -349,12 +340,10 @@ class ChoraleTokenizer:
         if token == self.END:
             return None, REST, False
         voice, offset = divmod(token - 1, self.per_voice)
-        if self.held == "pitch":
-            offset += 1                                          # the layout of "hold" without its first id
+        offset += self.held == "pitch"                           # the layout of "hold" without its first id
         if offset < 2:
             return voice, (self.HOLD, REST)[offset], False
-        n = self.high - self.low + 1
-        return voice, self.low + (offset - 2) % n, offset - 2 < n
+        return voice, self.low + (offset - 2) % self.n, offset - 2 < self.n
 
     def encode(self, chorale: Chorale, end: bool = True) -> list[int]:
         """The piece as tokens, step by step, S A T B within a step, then ``<end>``."""
@@ -374,17 +363,15 @@ class ChoraleTokenizer:
         held ``V:~p`` when p is not sounding is a new note p, and an incomplete last step is dropped.
         """
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, Tensor) else ids)]
-        for token in ids:
-            self.cell(token)                                     # raises on a token outside the vocabulary
+        cells = [self.cell(token) for token in ids]              # raises on a token outside the vocabulary
         if ids and ids[-1] == self.END:
             ids = ids[:-1]
         if strict and len(ids) % len(VOICES):
             raise ValueError(f"{len(ids)} tokens are not whole steps of {len(VOICES)} (one per voice)")
         steps = len(ids) // len(VOICES)
         pitch, onset = np.full((steps, 4), REST, dtype=np.int16), np.zeros((steps, 4), dtype=bool)
-        for i, token in enumerate(ids[: steps * len(VOICES)]):
+        for i, (token, (voice, value, new)) in enumerate(zip(ids[: steps * len(VOICES)], cells)):
             t, v = divmod(i, len(VOICES))
-            voice, value, new = self.cell(token)
             if voice is None and strict:
                 raise ValueError(f"token {i} is <end> inside a piece; use decode_many for a stream of pieces")
             if voice is None or value == REST:                   # a rest (or a stray <end>: silence)
@@ -410,5 +397,4 @@ class ChoraleTokenizer:
         return [self.decode(list(run), strict=strict) for is_end, run in runs if not is_end]
 
     def __repr__(self) -> str:
-        return (f"ChoraleTokenizer(low={self.low}, high={self.high}, held={self.held!r}, "
-                f"vocab_size={self.vocab_size})")
+        return f"ChoraleTokenizer(low={self.low}, high={self.high}, held={self.held!r}, vocab_size={self.vocab_size})"
