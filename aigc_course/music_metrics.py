@@ -83,6 +83,22 @@ def range_share(chorales: Chorale | Iterable[Chorale], ranges: Sequence[tuple[in
     return inside / max(total, 1)
 
 
+def _pair_moves(chorales: Chorale | Iterable[Chorale]):
+    """For every pair of voices, between consecutive moments where some voice starts a note: yields
+    (interval before mod 12, interval after mod 12, both move, both move the same way), arrays over moments."""
+    for c in _pieces(chorales):
+        moments = np.flatnonzero(c.onset.any(axis=1))
+        p = c.pitch[moments].astype(int)                                     # (M, 4)
+        before, after = p[:-1], p[1:]
+        for i in range(len(VOICES)):
+            for j in range(i + 1, len(VOICES)):
+                sounding = (before[:, [i, j]] != REST).all(1) & (after[:, [i, j]] != REST).all(1)
+                di, dj = after[:, i] - before[:, i], after[:, j] - before[:, j]
+                moving = sounding & (di != 0) & (dj != 0)
+                yield ((before[:, i] - before[:, j]) % 12, (after[:, i] - after[:, j]) % 12, moving,
+                       moving & (np.sign(di) == np.sign(dj)))
+
+
 def parallel_motion(chorales: Chorale | Iterable[Chorale]) -> dict[str, float]:
     """Parallel fifths and octaves between every pair of voices.
 
@@ -94,25 +110,27 @@ def parallel_motion(chorales: Chorale | Iterable[Chorale]) -> dict[str, float]:
     how often two moving voices stand a fifth apart, and how often they then keep it in similar motion.
     """
     moves = fifths = octaves = from_fifth = 0
-    for c in _pieces(chorales):
-        moments = np.flatnonzero(c.onset.any(axis=1))
-        p = c.pitch[moments].astype(int)                                     # (M, 4)
-        before, after = p[:-1], p[1:]
-        for i in range(len(VOICES)):
-            for j in range(i + 1, len(VOICES)):
-                sounding = (before[:, [i, j]] != REST).all(1) & (after[:, [i, j]] != REST).all(1)
-                di, dj = after[:, i] - before[:, i], after[:, j] - before[:, j]
-                moving = sounding & (di != 0) & (dj != 0)
-                similar = moving & (np.sign(di) == np.sign(dj))
-                a, b = (before[:, i] - before[:, j]) % 12, (after[:, i] - after[:, j]) % 12
-                moves += int(moving.sum())
-                from_fifth += int((moving & (a == 7)).sum())
-                fifths += int((similar & (a == 7) & (b == 7)).sum())
-                octaves += int((similar & (a == 0) & (b == 0)).sum())
+    for a, b, moving, similar in _pair_moves(chorales):
+        moves += int(moving.sum())
+        from_fifth += int((moving & (a == 7)).sum())
+        fifths += int((similar & (a == 7) & (b == 7)).sum())
+        octaves += int((similar & (a == 0) & (b == 0)).sum())
     share = 1 / max(moves, 1)
     return {"moves": moves, "fifths": fifths, "octaves": octaves, "from_fifth": from_fifth,
             "fifth_rate": fifths * share, "octave_rate": octaves * share,
             "start_on_fifth": from_fifth * share, "keep_fifth": fifths / max(from_fifth, 1)}
+
+
+def parallel_by_interval(chorales: Chorale | Iterable[Chorale]) -> dict[str, np.ndarray]:
+    """The voice-leading profile: for each interval class k = 0..11 between two voices that both move,
+    ``start`` = how many moves start k apart and ``keep`` = the share of those that stay k apart moving the
+    same way (parallel motion). ``keep[7]`` is :func:`parallel_motion`'s ``keep_fifth``; four-part writing
+    allows parallel thirds and sixths (k = 3, 4, 8, 9) and forbids parallel fifths and octaves (7, 0)."""
+    start, kept = np.zeros(12), np.zeros(12)
+    for a, b, moving, similar in _pair_moves(chorales):
+        np.add.at(start, a[moving], 1)
+        np.add.at(kept, a[similar & (a == b)], 1)
+    return {"start": start, "keep": kept / np.maximum(start, 1)}
 
 
 # ---------------------------------------------------------------------------------------------- keys

@@ -61,6 +61,22 @@ def test_tokens_round_trip_exactly_and_name_their_voice():
     assert tok.vocab_size == 1 + 4 * (2 + 88)
 
 
+def test_pitch_carrying_tokens_name_every_sounding_pitch_and_round_trip():
+    tok, c = ChoraleTokenizer(held="pitch"), _toy()
+    ids = tok.encode(c)
+    assert tok.vocab_size == 1 + 4 * (1 + 2 * 88) and len(ids) == 4 * len(c) + 1
+    assert [tok.name(i) for i in ids[:8]] == ["S:67", "A:62", "T:59", "B:43", "S:~67", "A:62", "T:~59", "B:45"]
+    assert tok.decode(ids) == c
+    assert all(tok.token(*tok.cell(i)) == i for i in range(1, tok.vocab_size))      # ids and cells: one to one
+    assert len({tok.cell(i) for i in range(tok.vocab_size)}) == tok.vocab_size
+    with pytest.raises(ValueError, match=r"holds soprano at step 1, but pitch 67 sounds"):
+        tok.decode([ids[0]] + ids[1:4] + [tok.token(0, 69, False)] + ids[5:8])
+    with pytest.raises(ValueError, match="held must be 'hold'"):
+        ChoraleTokenizer(held="tie")
+    lenient = tok.decode([tok.token(0, 69, False)] + ids[1:4], strict=False)   # ~69 with nothing sounding
+    assert lenient.pitch[0, 0] == 69 and lenient.onset[0, 0]
+
+
 def test_tokenizer_errors(chorales):
     tok = ChoraleTokenizer(low=50, high=80)
     with pytest.raises(ValueError, match="outside the tokenizer's range 50..80"):
@@ -94,6 +110,7 @@ def test_real_chorales_round_trip_through_tokens_and_music21(chorales):
     assert len(chorales) == 4 and all(len(c) > 50 for c in chorales)
     for c in chorales:
         assert tok.decode(tok.encode(c)) == c
+        assert ChoraleTokenizer(held="pitch").decode(ChoraleTokenizer(held="pitch").encode(c)) == c
         assert music.from_score(music.to_score(c)) == c
     stream = tok.encode_many(chorales)
     assert tok.decode_many(stream) == chorales

@@ -11,6 +11,7 @@ from aigc_course.music_metrics import (
     interval_histogram,
     js_divergence,
     key_consistency,
+    parallel_by_interval,
     parallel_motion,
     pitch_class_histogram,
     random_notes,
@@ -61,6 +62,20 @@ def test_fifth_rate_splits_into_standing_on_and_keeping_a_fifth():
     # S-A and S-B stand a fifth apart; S-A cross in contrary motion into a fourth below (= 7 mod 12): no parallel
     contrary = parallel_motion(_chords([[67, 60, 52, 36], [62, 67, 53, 38]]))
     assert contrary["from_fifth"] == 2 and contrary["fifths"] == 0 and contrary["keep_fifth"] == 0
+
+
+def test_voice_leading_profile_by_interval_class():
+    # before: S-A a third (64-60 = 4), S-T a sixth (9), S-B a tenth (16 = 4 mod 12), A-T a fourth (5), A-B an
+    # octave (0), T-B a fifth (7). S, A, T move up 2, the bass up 7: S-A, S-T, A-T keep their intervals
+    # (parallel thirds, sixths, fourths); the pairs with the bass change interval
+    profile = parallel_by_interval(_chords([[64, 60, 55, 48], [66, 62, 57, 55]]))
+    start, keep = profile["start"], profile["keep"]
+    assert start.sum() == 6 and start[4] == 2 and start[7] == 1 and start[0] == 1 and start[5] == 1
+    assert keep[4] == pytest.approx(1 / 2)        # S-A keep their third; S-B go from 4 to 11 mod 12
+    assert keep[9] == 1 and start[9] == 1 and keep[5] == 1 and keep[0] == 0 and keep[7] == 0
+    par = parallel_motion(_chords([[67, 60, 55, 48], [69, 62, 57, 53]]))
+    fifth_keep = parallel_by_interval(_chords([[67, 60, 55, 48], [69, 62, 57, 53]]))["keep"][7]
+    assert fifth_keep == pytest.approx(par["keep_fifth"])
 
 
 def test_histograms_and_ranges():

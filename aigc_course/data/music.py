@@ -6,8 +6,8 @@
   tenor, bass) the MIDI pitch sounding, ``REST`` (−1) for silence, and whether a new note starts there.
   The onset flag tells a repeated note (two attacks) from a held one.
 - **Tokens** (:class:`ChoraleTokenizer`): the grid read step by step, S A T B inside each step, each cell a
-  token naming its voice and what it does: ``S:67`` (a new note, MIDI 67), ``S:hold`` or ``S:rest``; an
-  ``<end>`` token closes each piece. Decoding gives back exactly the grid that was encoded.
+  token naming its voice and what it does: ``S:67`` (a new note), ``S:rest``, and ``S:hold`` or ``S:~67``
+  (67 still sounding); ``<end>`` closes each piece. Decoding gives back exactly the grid that was encoded.
 """
 
 from __future__ import annotations
@@ -108,8 +108,7 @@ def _music21():
 
 def chorale_names() -> list[str]:
     """The names of the chorales in music21's bundled corpus, e.g. ``'bach/bwv269'``."""
-    music21 = _music21()
-    names = list(music21.corpus.chorales.Iterator(returnType="filename"))
+    names = list(_music21().corpus.chorales.Iterator(returnType="filename"))
     if not names:
         raise FileNotFoundError("music21 is installed but its Bach chorale corpus is missing; reinstall the "
                                 "full package (pip install --force-reinstall music21), which ships the corpus")
@@ -117,10 +116,9 @@ def chorale_names() -> list[str]:
 
 
 def _check_name(name: str, names: Sequence[str]) -> str:
-    if name in names:
-        return name
-    if f"bach/{name}" in names:
-        return f"bach/{name}"
+    for candidate in (name, f"bach/{name}"):
+        if candidate in names:
+            return candidate
     close = difflib.get_close_matches(str(name), list(names), n=3)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise ValueError(f"unknown chorale {name!r}: valid names are the {len(names)} of chorale_names(), "
@@ -257,8 +255,7 @@ def load_chorales(limit: int | None = None, progress: bool = True) -> list[Chora
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None (all pieces), got {limit!r}")
-    names = chorale_names()[:limit]
-    path = cache_path()
+    names, path = chorale_names()[:limit], cache_path()
     pieces = _read_cache(path)
     missing = [n for n in names if n not in pieces]
     if missing:
@@ -281,9 +278,7 @@ def split_by_piece(chorales: Sequence[Chorale], val_fraction: float = 0.1,
     n_val = max(1, round(val_fraction * len(chorales)))
     if n_val >= len(chorales):
         raise ValueError(f"{len(chorales)} pieces cannot be split with val_fraction={val_fraction}: need >= 2")
-    val = [chorales[i] for i in sorted(order[:n_val])]
-    train = [chorales[i] for i in sorted(order[n_val:])]
-    return train, val
+    return [chorales[i] for i in sorted(order[n_val:])], [chorales[i] for i in sorted(order[:n_val])]
 
 
 def augment(chorales: Iterable[Chorale], shifts: Iterable[int]) -> list[Chorale]:
@@ -295,51 +290,60 @@ def augment(chorales: Iterable[Chorale], shifts: Iterable[int]) -> list[Chorale]
 
 
 class ChoraleTokenizer:
-    """Voice-aware tokens: ``<end>``, then for each voice ``V:hold``, ``V:rest`` and ``V:p`` for p in low..high.
+    """Voice-aware tokens: ``<end>``, then a block of tokens for each voice, S A T B (one per voice per step).
 
-    A step is 4 tokens (S, A, T, B); a piece is its steps followed by ``<end>``.
+    ``held="hold"`` (the default): a voice's block is ``V:hold``, ``V:rest`` and ``V:p`` (a new note, p in
+    low..high); a held note does not say its pitch. ``held="pitch"``: ``V:rest``, ``V:p`` and ``V:~p`` (p
+    still sounding), so every step names the pitch of all four voices. A piece is its steps, then ``<end>``.
     """
 
     END = 0
+    HOLD = -2                                                    # the pitch a held-note token of "hold" gives
 
-    def __init__(self, low: int = 21, high: int = 108):
+    def __init__(self, low: int = 21, high: int = 108, held: str = "hold"):
         if not MIDI_RANGE[0] <= low < high <= MIDI_RANGE[1]:
             raise ValueError(f"need {MIDI_RANGE[0]} <= low < high <= {MIDI_RANGE[1]}, got low={low}, high={high}")
-        self.low, self.high = low, high
-        self.per_voice = 2 + high - low + 1                      # hold, rest, pitches
+        if held not in ("hold", "pitch"):
+            raise ValueError(f"held must be 'hold' (one V:hold token) or 'pitch' (V:~p names it), got {held!r}")
+        self.low, self.high, self.held, self.n = low, high, held, high - low + 1
+        self.per_voice = 2 + self.n if held == "hold" else 1 + 2 * self.n   # hold, rest, p | rest, p, ~p
 
     @property
     def vocab_size(self) -> int:
         return 1 + len(VOICES) * self.per_voice
 
     def token(self, voice: int, pitch: int, onset: bool) -> int:
-        base = 1 + voice * self.per_voice
+        base = 1 + voice * self.per_voice - (self.held == "pitch")   # "pitch" has no hold: rest is offset 0
         if pitch == REST:
             return base + 1
-        if not onset:
+        if not onset and self.held == "hold":
             return base
         if not self.low <= pitch <= self.high:
             raise ValueError(f"pitch {pitch} ({VOICES[voice]}) is outside the tokenizer's range "
                              f"{self.low}..{self.high}: widen ChoraleTokenizer(low=, high=) or transpose less")
-        return base + 2 + pitch - self.low
+        return base + 2 + pitch - self.low + (0 if onset else self.n)
 
     def name(self, token: int) -> str:
-        """A readable name: '<end>', 'S:hold', 'A:rest', 'T:60' ..."""
-        voice, value = self._split(token)
+        """A readable name: '<end>', 'S:hold', 'A:rest', 'T:60', 'B:~48' (48 still sounding) ..."""
+        voice, pitch, onset = self.cell(token)
         if voice is None:
             return "<end>"
-        what = {-2: "hold", -1: "rest"}.get(value, str(value))
+        what = "hold" if pitch == self.HOLD else "rest" if pitch == REST else f"{'' if onset else '~'}{pitch}"
         return f"{VOICES[voice][0].upper()}:{what}"
 
-    def _split(self, token: int) -> tuple[int | None, int]:
-        """token -> (voice, value): value is a MIDI pitch, -2 for hold, -1 for rest; (None, 0) for <end>."""
+    def cell(self, token: int) -> tuple[int | None, int, bool]:
+        """token -> (voice, pitch, onset): pitch is MIDI, ``REST``, or ``HOLD`` for a ``V:hold`` token;
+        (None, REST, False) for ``<end>``."""
         token = int(token)
         if not 0 <= token < self.vocab_size:
             raise ValueError(f"token {token} is outside the vocabulary; valid: 0..{self.vocab_size - 1}")
         if token == self.END:
-            return None, 0
+            return None, REST, False
         voice, offset = divmod(token - 1, self.per_voice)
-        return voice, (-2 if offset == 0 else -1 if offset == 1 else self.low + offset - 2)
+        offset += self.held == "pitch"                           # the layout of "hold" without its first id
+        if offset < 2:
+            return voice, (self.HOLD, REST)[offset], False
+        return voice, self.low + (offset - 2) % self.n, offset - 2 < self.n
 
     def encode(self, chorale: Chorale, end: bool = True) -> list[int]:
         """The piece as tokens, step by step, S A T B within a step, then ``<end>``."""
@@ -355,35 +359,35 @@ class ChoraleTokenizer:
         """Tokens of one piece (a trailing ``<end>`` allowed) -> :class:`Chorale`.
 
         ``strict`` raises on anything :meth:`encode` cannot produce. Otherwise (for sampled tokens) a token
-        is read as its value in the voice its position calls for, a hold with nothing to hold is a rest, and
-        an incomplete last step is dropped.
+        is read as its value in the voice its position calls for, a hold with nothing to hold is a rest, a
+        held ``V:~p`` when p is not sounding is a new note p, and an incomplete last step is dropped.
         """
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, Tensor) else ids)]
-        for token in ids:
-            self._split(token)                                   # raises on a token outside the vocabulary
+        cells = [self.cell(token) for token in ids]              # raises on a token outside the vocabulary
         if ids and ids[-1] == self.END:
             ids = ids[:-1]
         if strict and len(ids) % len(VOICES):
             raise ValueError(f"{len(ids)} tokens are not whole steps of {len(VOICES)} (one per voice)")
         steps = len(ids) // len(VOICES)
         pitch, onset = np.full((steps, 4), REST, dtype=np.int16), np.zeros((steps, 4), dtype=bool)
-        for i, token in enumerate(ids[: steps * len(VOICES)]):
+        for i, (token, (voice, value, new)) in enumerate(zip(ids[: steps * len(VOICES)], cells)):
             t, v = divmod(i, len(VOICES))
-            voice, value = self._split(token)
             if voice is None and strict:
                 raise ValueError(f"token {i} is <end> inside a piece; use decode_many for a stream of pieces")
-            if voice is None:                                    # a stray <end>: silence
+            if voice is None or value == REST:                   # a rest (or a stray <end>: silence)
                 continue
             if strict and voice != v:
                 raise ValueError(f"token {i} ({self.name(token)}) is not a {VOICES[v]} token: each step is "
                                  f"S, A, T, B in that order")
-            if value == -2:                                      # hold
-                held = pitch[t - 1, v] if t > 0 else REST
-                if strict and held == REST:
-                    raise ValueError(f"token {i} holds {VOICES[v]} at step {t}, but no note sounds before it")
-                pitch[t, v] = held
-            elif value >= 0:
-                pitch[t, v], onset[t, v] = value, True
+            sounding = pitch[t - 1, v] if t > 0 else REST
+            if not new and (sounding == REST or value not in (self.HOLD, sounding)):
+                if strict:
+                    raise ValueError(f"token {i} ({self.name(token)}) holds {VOICES[v]} at step {t}, but "
+                                     f"{'no note' if sounding == REST else f'pitch {sounding}'} sounds before it")
+                new = value != self.HOLD                         # lenient: ~p with p not sounding is a new p
+                if not new:                                      # hold with nothing to hold: a rest
+                    continue
+            pitch[t, v], onset[t, v] = (sounding, False) if value == self.HOLD else (value, new)
         return Chorale(pitch, onset, name)
 
     def decode_many(self, ids: Sequence[int] | Tensor, strict: bool = True) -> list[Chorale]:
@@ -393,4 +397,4 @@ class ChoraleTokenizer:
         return [self.decode(list(run), strict=strict) for is_end, run in runs if not is_end]
 
     def __repr__(self) -> str:
-        return f"ChoraleTokenizer(low={self.low}, high={self.high}, vocab_size={self.vocab_size})"
+        return f"ChoraleTokenizer(low={self.low}, high={self.high}, held={self.held!r}, vocab_size={self.vocab_size})"

@@ -70,7 +70,7 @@ def well_formed_share(tokenizer: ChoraleTokenizer, ids: Sequence[int]) -> float:
         if token == tokenizer.END:
             position = 0
             continue
-        voice, _ = tokenizer._split(token)
+        voice = tokenizer.cell(token)[0]
         good += voice == position % len(VOICES)
         total += 1
         position += 1
