@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -46,18 +45,15 @@ def notebooks() -> list[Path]:
 def execute(path: Path, mode: str, timeout: int) -> dict:
     """Run one notebook top to bottom in its own folder; write it, outputs included, under ``SRC``."""
     from nbclient.exceptions import CellExecutionError
-    from verify import client_class  # tools/verify.py: nbclient with replies polled in slices (no missed wake-up)
+    from verify import client_class, kernel_env  # tools/verify.py: sliced polling; mode, threads, no MPLBACKEND
 
     nb = nbformat.read(path, as_version=4)
-    env_mode = {"AIGC_MODE": mode, "AIGC_FAST": "1" if mode == "fast" else "0", "OMP_NUM_THREADS": "1"}
-    os.environ.update(env_mode)
-    os.environ.pop("MPLBACKEND", None)          # the inline backend draws figures only when this is unset
     client = client_class()(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.time()
     error = None
     try:
-        client.execute()
+        client.execute(env=kernel_env(mode, threads=1))
     except CellExecutionError as exc:
         error = str(exc).strip().splitlines()[-1][:400]
     return publish(nb, path, round(time.time() - start, 1), error)

@@ -124,14 +124,19 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def kernel_env(mode: str, claims_file: Path, threads: int | None = None) -> dict[str, str]:
-    """The kernel's environment: ours with ``AIGC_MODE`` set, ``AIGC_FAST`` removed, the claims file, the threads.
+def kernel_env(mode: str, claims_file: Path | None = None, threads: int | None = None) -> dict[str, str]:
+    """The kernel's environment: ours with ``AIGC_MODE`` set (and ``AIGC_FAST=1`` only in mode ``fast``), the
+    claims file, the threads.
 
-    ``MPLBACKEND`` is removed too: the inline backend draws figures only when it is unset, and the kept notebooks
-    are the published book's pages (``make book FROM=``).
+    ``MPLBACKEND`` is removed: the inline backend draws figures only when it is unset, and the kept notebooks
+    are the published book's pages (``make book FROM=``; ``tools/book.py`` uses this environment too).
     """
     env = {k: v for k, v in os.environ.items() if k not in ("AIGC_FAST", "MPLBACKEND")}
-    env.update({"AIGC_MODE": mode, "AIGC_CLAIMS_FILE": str(claims_file)})
+    env["AIGC_MODE"] = mode
+    if mode == "fast":
+        env["AIGC_FAST"] = "1"
+    if claims_file is not None:
+        env["AIGC_CLAIMS_FILE"] = str(claims_file)
     if threads is not None:
         env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     return env
