@@ -95,3 +95,26 @@ def my_residual(centres):
 
 
 ch13.motion_residual(my_residual, strict=True)
+
+# %% [markdown]
+# **Exercise 5 — the candidate set of one chord.** Voice `u` above `voice` rules out a pitch `p` when both
+# sounded at the last moment a perfect interval apart (`k = (before[u] - before[voice]) % 12` is 0 or 7),
+# `u` has moved, `p` moves the same way from `before[voice]`, and `(now[u] - p) % 12 == k` keeps the interval.
+
+# %% tags=["exercise"]
+from aigc_course.exercises import ch13
+
+
+def my_completing_pitches(before, now, voice):
+    out = set()
+    vm = before[voice]
+    for u in range(voice):
+        um, us = before[u], now[u]
+        k = (um - vm) % 12
+        if -1 in (um, vm, us) or us == um or k not in (0, 7):
+            continue
+        out |= {p for p in range(36, 85) if (p > vm) == (us > um) and p != vm and (us - p) % 12 == k}
+    return out
+
+
+ch13.completing_pitches(my_completing_pitches, strict=True)

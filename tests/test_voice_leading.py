@@ -14,6 +14,7 @@ from aigc_course.models.chorale_lm import sample_chorales
 from aigc_course.models.transformer import GPT, GPTConfig
 from aigc_course.models.voice_leading import (
     candidate_mask,
+    candidate_mass,
     completing_counts,
     forbid_parallels,
     next_candidates,
@@ -78,6 +79,10 @@ def test_the_next_token_mask_agrees_with_the_stream_context(chorales):
     from_rows = next_candidates(tok, [stream[:i].tolist() for i in positions])
     assert torch.equal(from_rows, from_stream[positions])
     assert from_stream.any(1).float().mean() > 0.01                          # real music has candidates
+    uniform = lambda x: torch.zeros(*x.shape, tok.vocab_size)
+    sizes = from_stream[1:1 + 16 * ((len(stream) - 1) // 16)]                  # the targets of the windows
+    expected = float(sizes.sum(1)[sizes.any(1)].float().mean()) / tok.vocab_size
+    assert candidate_mass(uniform, tok, stream, context, voice, 16) == pytest.approx(expected, rel=1e-5)
 
 
 def test_unlikelihood_loss_is_the_nll_at_lambda_zero_and_its_gradient_is_the_closed_form():

@@ -81,3 +81,28 @@ def motion_residual(fn) -> None:
     assert torch.allclose(got, reference(noisy), atol=1e-9), (
         f"expected {reference(noisy).tolist()}, got {got.tolist()}: fit a + b·t per clip and coordinate by least "
         f"squares, then take the root of the mean (over frames) squared distance")
+
+
+@exercise("ch13.completing_pitches")
+def completing_pitches(fn) -> None:
+    """fn(before, now, voice) -> the set of MIDI pitches 36..84 that, as a new note of ``voice``, would move in
+    parallel fifths or octaves with a voice above it (before: the 4 pitches at the last moment; now: the
+    pitches of the voices above ``voice`` at this step; -1 is a rest)."""
+    from aigc_course.models.voice_leading import completing_counts
+
+    fixed = [([67, 60, 52, 48], [69], 1), ([67, 60, 52, 48], [67], 1), ([67, 60, 52, 43], [69, 62, 53], 3),
+             ([67, 60, 52, 48], [65, 57], 2), ([67, -1, 52, 48], [69, 62], 2)]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        voice = int(rng.integers(1, 4))
+        before = sorted(rng.integers(40, 80, 4).tolist(), reverse=True)
+        fixed.append((before, (np.array(before[:voice]) + rng.integers(-4, 5, voice)).tolist(), voice))
+    for before, now, voice in fixed:
+        padded = torch.tensor([now + [-1] * (4 - len(now))])
+        counts = completing_counts(torch.tensor([before]), padded, torch.tensor([voice]))[0]
+        expected = {p for p in range(36, 85) if counts[p] > 0}
+        got = set(int(p) for p in fn(list(before), list(now), voice))
+        assert got == expected, (
+            f"before {before}, voices above now {now}, voice {voice}: expected {sorted(expected)}, got "
+            f"{sorted(got)}. A pitch p completes a parallel with voice u when both sound before and now, both "
+            f"change pitch in the same direction, and (u − v) mod 12 is 0 or 7 before and the same after")

@@ -99,6 +99,24 @@ def stream_context(chorales: Iterable[Chorale]) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(np.concatenate(contexts)), torch.from_numpy(np.concatenate(voices))
 
 
+@torch.no_grad()
+def candidate_mass(model: ModelFn, tokenizer: ChoraleTokenizer, ids: Tensor, context: Tensor, voice: Tensor,
+                   block_size: int, device: torch.device | str = "cpu") -> float:
+    """How much probability a model puts on C_t where C_t is not empty: the mean of Σ_{c ∈ C_t} p(c | x_<t)
+    over those positions of ``ids`` (scored in consecutive windows of ``block_size``, as ``window_nll``)."""
+    n = block_size * ((len(ids) - 1) // block_size)
+    pitches, total, count = token_pitches(tokenizer), 0.0, 0
+    for start in range(0, n, 64 * block_size):
+        x = ids[start:min(n, start + 64 * block_size)].view(-1, block_size)                # (B, T)
+        at = torch.arange(start + 1, start + 1 + x.numel())                                 # targets' positions
+        mask = candidate_mask(tokenizer, context[at], voice[at], pitches)                   # (B·T, V)
+        out = model(x.to(device))
+        p = (out[0] if isinstance(out, tuple) else out).float().softmax(-1).reshape(len(at), -1).cpu()
+        total += float((p * mask).sum())
+        count += int(mask.any(1).sum())
+    return total / max(count, 1)
+
+
 # ---------------------------------------------------------------------------------------------- learnt
 
 
