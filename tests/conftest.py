@@ -29,3 +29,14 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("AIGC_STRICT_EXERCISES", raising=False)
     monkeypatch.delenv("AIGC_FAST", raising=False)
     yield
+
+
+@pytest.fixture(scope="module")
+def chorales(tmp_path_factory):
+    """Four real chorales, parsed into the same private cache the function-level fixture points at."""
+    cache = os.environ.get("AIGC_TEST_DATA_DIR", str(tmp_path_factory.getbasetemp() / "aigc-data"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIGC_DATA_DIR", cache)
+        from aigc_course.data import music
+
+        return music.load_chorales(limit=4, progress=False)

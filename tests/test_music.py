@@ -1,6 +1,5 @@
 """Bach chorales: the grid, the corpus cache, the tokenizer's exact round trip, MIDI, clear errors."""
 
-import os
 
 import numpy as np
 import pytest
@@ -15,15 +14,6 @@ def _toy() -> Chorale:
     pitch = np.array([[67, 62, 59, 43], [67, 62, 59, 45], [67, 62, REST, 47], [69, 62, REST, 48]])
     onset = np.array([[1, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 1], [1, 1, 0, 1]], dtype=bool)
     return Chorale(pitch, onset, "toy")
-
-
-@pytest.fixture(scope="module")
-def chorales(tmp_path_factory):
-    """Four real chorales, parsed into the same private cache the function-level fixture points at."""
-    cache = os.environ.get("AIGC_TEST_DATA_DIR", str(tmp_path_factory.getbasetemp() / "aigc-data"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIGC_DATA_DIR", cache)
-        return music.load_chorales(limit=4, progress=False)
 
 
 def test_toy_grid_notes_and_transposition():

@@ -1,13 +1,11 @@
 """The parallel-fifth rule as a candidate set, the unlikelihood loss and constrained decoding (chapter 13)."""
 
-import os
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from aigc_course.data import music
 from aigc_course.data.music import REST, VOICES, Chorale, ChoraleTokenizer
 from aigc_course.data.text import get_batch
 from aigc_course.models.chorale_lm import sample_chorales
@@ -25,14 +23,6 @@ from aigc_course.models.voice_leading import (
     unlikelihood_step,
 )
 from aigc_course.music_metrics import parallel_motion
-
-
-@pytest.fixture(scope="module")
-def chorales(tmp_path_factory):
-    cache = os.environ.get("AIGC_TEST_DATA_DIR", str(tmp_path_factory.getbasetemp() / "aigc-data"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIGC_DATA_DIR", cache)
-        return music.load_chorales(limit=4, progress=False)
 
 
 def _perfect(pieces) -> int:
