@@ -631,8 +631,8 @@ show_table(settings)
 #
 # So random notes are a weak floor for this measure (they seldom stand on a fifth), and the model, not the
 # measure or the sampler, is what fails. Models that learn the rule (DeepBach, Coconet) train for hours and
-# sample with context on both sides of a note. At a laptop's ten minutes the measurement is the result —
-# and a reason never to judge generated music by its loss alone.
+# sample with context on both sides of a note. The measurement is a reason never to judge generated music
+# by its loss alone — and it says what to change: the loss. That is done at the end of this section.
 
 # %%
 claim("ch13 GPT parallel-fifth rate (share of two-voice moves)", gpt_par["fifth_rate"], stated=0.0254, low=0.01)
