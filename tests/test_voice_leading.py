@@ -94,6 +94,8 @@ def test_unlikelihood_loss_is_the_nll_at_lambda_zero_and_its_gradient_is_the_clo
     assert not torch.allclose(grad, wrong, atol=1e-4)
     with pytest.raises(ValueError, match="lam"):
         unlikelihood_loss(logits, targets, cand, -1.0)
+    with pytest.raises(ValueError, match=r"context must be \(\.\.\., 8\)"):
+        candidate_mask(ChoraleTokenizer(), torch.zeros(5, 4), torch.zeros(5))
 
 
 def _parallel_lover(tok):

@@ -80,6 +80,9 @@ def candidate_mask(tokenizer: ChoraleTokenizer, context: Tensor, voice: Tensor,
                    pitches: Tensor | None = None) -> Tensor:
     """C_t as a mask over the vocabulary: (..., V) bool from ``context`` (..., 8) = before and now pitches
     (4 each) and ``voice`` (...,). ``pitches``: :func:`token_pitches` (computed when not given)."""
+    if context.shape[-1:] != (8,) or context.shape[:-1] != voice.shape:
+        raise ValueError(f"context must be (..., 8) (4 pitches before, 4 now) and voice (...) of the same leading "
+                         f"shape, got context {tuple(context.shape)} and voice {tuple(voice.shape)}")
     pitches = token_pitches(tokenizer) if pitches is None else pitches
     shape = voice.shape
     counts = completing_counts(context.reshape(-1, 8)[:, :4], context.reshape(-1, 8)[:, 4:], voice.reshape(-1))
