@@ -762,10 +762,10 @@ print(f"at {tried} cells, every token of the voice and every candidate: parallel
       f"parallels C_t predicts")
 
 # %% [markdown]
-# **Exercise 5 — the candidate set of one chord** (the other exercises are in section 10). Given the four
-# pitches at the last moment (`before`, soprano first; −1 is a rest), the new pitches of the voices above
-# `voice` at this step (`now`), return the set of MIDI pitches 36–84 that, as a new note of `voice`, would
-# move in parallel fifths or octaves with one of them.
+# **Exercise — the candidate set of one chord** (the chapter's other exercises are in section 10). Given
+# the four pitches at the last moment (`before`, soprano first; −1 is a rest) and the new pitches of the
+# voices above `voice` at this step (`now`), return the set of MIDI pitches 36–84 that, as a new note of
+# `voice`, would move in parallel fifths or octaves with one of them.
 
 # %% tags=["exercise"]
 from aigc_course.exercises import ch13

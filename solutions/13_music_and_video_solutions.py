@@ -5,10 +5,10 @@
 # checker runs strictly here (a wrong answer raises).
 
 # %% [markdown]
-# **Exercise 1 — one cell, one token.** Token 0 is `<end>`, so voice `v`'s block starts at
-# `1 + v * per_voice` with `per_voice = 2 + (high - low + 1)`: offset 0 is `hold`, 1 is `rest`, and a new
-# note of pitch `p` is `2 + p - low`. A rest is a rest whatever its onset flag; a sounding cell without an
-# onset is a hold.
+# **Section 6's exercise — the candidate set of one chord** (first here because it sits in section 6).
+# Voice `u` above `voice` rules out a pitch `p` when both sounded at the last moment a perfect interval
+# apart (`k = (before[u] - before[voice]) % 12` is 0 or 7), `u` has moved, `p` moves the same way from
+# `before[voice]`, and `(now[u] - p) % 12 == k` keeps the interval.
 
 # %% tags=["colab-setup"]
 # On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
@@ -18,6 +18,30 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "aigc-course @ git+https://github.com/aigc-course/aigc-course"], check=True)
+
+# %% tags=["exercise"]
+from aigc_course.exercises import ch13
+
+
+def my_completing_pitches(before, now, voice):
+    out = set()
+    vm = before[voice]
+    for u in range(voice):
+        um, us = before[u], now[u]
+        k = (um - vm) % 12
+        if -1 in (um, vm, us) or us == um or k not in (0, 7):
+            continue
+        out |= {p for p in range(36, 85) if (p > vm) == (us > um) and p != vm and (us - p) % 12 == k}
+    return out
+
+
+ch13.completing_pitches(my_completing_pitches, strict=True)
+
+# %% [markdown]
+# **Exercise 1 — one cell, one token.** Token 0 is `<end>`, so voice `v`'s block starts at
+# `1 + v * per_voice` with `per_voice = 2 + (high - low + 1)`: offset 0 is `hold`, 1 is `rest`, and a new
+# note of pitch `p` is `2 + p - low`. A rest is a rest whatever its onset flag; a sounding cell without an
+# onset is a hold.
 
 # %% tags=["exercise"]
 from aigc_course.exercises import ch13
@@ -95,26 +119,3 @@ def my_residual(centres):
 
 
 ch13.motion_residual(my_residual, strict=True)
-
-# %% [markdown]
-# **Exercise 5 — the candidate set of one chord.** Voice `u` above `voice` rules out a pitch `p` when both
-# sounded at the last moment a perfect interval apart (`k = (before[u] - before[voice]) % 12` is 0 or 7),
-# `u` has moved, `p` moves the same way from `before[voice]`, and `(now[u] - p) % 12 == k` keeps the interval.
-
-# %% tags=["exercise"]
-from aigc_course.exercises import ch13
-
-
-def my_completing_pitches(before, now, voice):
-    out = set()
-    vm = before[voice]
-    for u in range(voice):
-        um, us = before[u], now[u]
-        k = (um - vm) % 12
-        if -1 in (um, vm, us) or us == um or k not in (0, 7):
-            continue
-        out |= {p for p in range(36, 85) if (p > vm) == (us > um) and p != vm and (us - p) % 12 == k}
-    return out
-
-
-ch13.completing_pitches(my_completing_pitches, strict=True)
