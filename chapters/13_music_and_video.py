@@ -769,15 +769,48 @@ assert verdicts["standing still"]["moves"] == 0.0
 
 # %% [markdown]
 # **Two generators from chapter 10's flow matching** (eq. 10.14), the same U-Net and optimiser, both told
-# which shape to draw (class labels with guidance, eq. 10.16, as in chapter 10).
-# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (a third of the steps: a frame is
-# the easier target, and no training makes independent draws agree) and run 8 times per clip, every frame asked
+# which shape to draw (class labels, trained with 10 % of them dropped so that guidance, eq. 10.16, is possible).
+# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (400 steps, under a quarter of the
+# clip model's: a frame is the easier target, and no training makes independent draws agree) and run 8 times per clip, every frame asked
 # for the same shape — every frame is drawn on its own. (b) *Space-time*: the U-Net with 8 channels, one per
 # frame, so a clip is one 8-channel image: every convolution mixes all frames at each place, the attention
 # at 8 × 8 sees the whole clip, and one run of the flow ODE draws all 8 frames together (the idea of Ho et
 # al.'s video diffusion, 2022, with time folded into channels). An earlier version of this chapter used
 # chapter 05's VAE here: over whole clips it was pulled to the *mean* clip, a blob that hardly moves; a
 # flow model has no such pull towards the mean.
+
+# %% [markdown]
+# **What the flow learns from.** The clips are binary: a pixel is lit when its centre falls inside the sprite.
+# Along an edge, whether a pixel is lit then depends on where the sprite sits to a fraction of a pixel, which
+# a network looking at a noisy clip cannot know; it learns the average over the poses the clip could have
+# (a value near the threshold), and the last steps of the ODE settle each such pixel by its own leftover
+# noise, one pixel at a time. The edges come out ragged — and at 16 pixels a square with ragged corners is a
+# heart to the judge, and a ragged outline moves the tracked centre. Trained on these binary frames, the
+# space-time U-Net made 11 % consistent clips in an earlier full run (36 % one shape, 62 % smooth).
+# The fix costs nothing at sampling time: the flow learns *anti-aliased* frames, each pixel the share of a
+# $k \times k$ grid of points inside it that fall inside the sprite, $c_p = \frac{1}{k^2}\sum_{ij}
+# \mathbb 1[\text{point}_{ij} \in \text{sprite}]$ ($k = 4$), which tends to the fraction of the pixel the sprite
+# covers. An edge pixel is then a smooth function of the pose, and a sample thresholded at the middle is a
+# binary clip as before, so the judge sees the same kind of clip. Checked below: thresholded at 1/2 the
+# anti-aliased frames are the binary ones but for a few edge pixels, and their sum is the sprite's area
+# ($(0.4\,s\,S)^2$ pixels for a square of scale $s$ in an $S \times S$ frame, $\pi \cdot 0.2\,sS \cdot 0.12\,sS$
+# for the ellipse), which the binary frames only roughly are.
+
+# %%
+from aigc_course.data.clips import render_clips
+
+soft = render_clips(clips.factors, SIZE, supersample=4)                # (N, F, 1, S, S) in [0, 1]
+agree = float(((soft > 0.5).float() == clips.frames).float().mean())
+f, s = clips.factors[:50], clips.factors[:50, :, 1]
+exact = torch.where(f[..., 0] == 0, (0.4 * s * SIZE) ** 2, np.pi * 0.2 * s * SIZE * 0.12 * s * SIZE)   # (50, F)
+closed = f[..., 0] != 2                                                # the heart's area has no closed form here
+err = {k: float(((render_clips(f, SIZE, supersample=k).flatten(2).sum(-1) - exact) / exact)[closed].abs().mean())
+       for k in (1, 4, 16)}
+assert agree > 0.99 and err[16] < 0.003 and err[16] < err[1] / 5
+print(f"anti-aliased frames thresholded at 1/2 = binary frames on {agree:.2%} of pixels; mean error of the "
+      f"summed coverage against the exact area: k=1 (binary) {err[1]:.2%}, k=4 {err[4]:.2%}, k=16 {err[16]:.2%}")
+image_grid(torch.cat([clips.frames[:1], soft[:1]]).flatten(0, 1), nrow=FRAMES,
+           title="one clip: binary (top) and anti-aliased, k = 4 (bottom)")
 
 # %%
 from aigc_course.models.flow import EMA, generative_step
@@ -786,15 +819,16 @@ from aigc_course.models.video import (clip_unet_config, sample_flow_clips, secon
                                       training_labels)
 from aigc_course.train import WarmupCosine
 
-FLOW_STEPS, BATCH = budget(full=1200, fast=6, workshop=210), 32   # the clip model's; single frames get a third
+FLOW_STEPS, BATCH = budget(full=1800, fast=6, workshop=210), 32            # the clip model's steps
+FRAME_STEPS = budget(full=400, fast=2, workshop=70)                          # the single-frame model's
 video_models = {}
-for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 3), ("space-time", FRAMES, FLOW_STEPS)]:
+for name, channels, n_steps in [("frame by frame", 1, FRAME_STEPS), ("space-time", FRAMES, FLOW_STEPS)]:
     torch.manual_seed(0)
     net = UNet(clip_unet_config(channels, SIZE, num_classes=3)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     lr = LambdaLR(opt, WarmupCosine(n_steps, warmup=min(50, n_steps), floor=0.05))
     ema = EMA(net, decay=0.99)
-    step = generative_step(net, opt, training_images(clips.frames, channels).to(device),
+    step = generative_step(net, opt, training_images(soft, channels).to(device),
                            training_labels(clips.labels, FRAMES, channels).to(device), objective="flow",
                            batch_size=BATCH, scheduler=lr, p_uncond=0.1)
     hist = train(step, n_steps, modules={"net": net, "opt": opt}, callbacks=[ema], desc=name)
@@ -802,8 +836,16 @@ for name, channels, n_steps in [("frame by frame", 1, FLOW_STEPS // 3), ("space-
     print(f"{name}: {n_steps} steps, flow loss {hist.last('loss'):.3f}, "
           f"{sum(p.numel() for p in net.parameters()):,} parameters, {hist.seconds:.0f} s")
 
+# %% [markdown]
+# **How to sample** was settled on clips drawn with *another* seed (300 clips, seed 123, judged by the same
+# judge), never on the clips reported below. With the space-time U-Net trained for 2 000 steps on
+# anti-aliased frames, 20 Euler steps with guidance w = 0, 0.5 and 3 gave 33 %, 26 % and 21 % consistent
+# clips; 10 Heun steps (the same 20 network passes) 31 %, 20 Heun steps 26 %. Guidance makes each frame's
+# shape more decided on its own, and so lets frames disagree (and sprites grow); so w = 0: the label alone.
+# The same runs on binary frames gave 12 % (w = 0) and 7 % (w = 3); 50 Euler steps changed nothing.
+
 # %%
-N_GEN, ODE_STEPS, GUIDANCE = budget(full=100, fast=20, workshop=30), 20, 3.0
+N_GEN, ODE_STEPS, GUIDANCE = budget(full=100, fast=20, workshop=30), 20, 0.0
 asked = torch.arange(N_GEN) % 3                                  # as many squares, ellipses and hearts
 g = torch.Generator().manual_seed(0)
 generated = {name: sample_flow_clips(net, N_GEN, FRAMES, ODE_STEPS, generator=g, device=device, labels=asked,
@@ -838,22 +880,22 @@ claim("ch13 clip judge: right shape on held-out real frames (share)", frame_acc,
 claim("ch13 broken clips judged consistent (largest share of the four kinds)",
       max(v["consistent"] for v in verdicts.values()), stated=0.008, high=0.05)
 claim("ch13 frame-by-frame flow: clips without an empty frame (share)", fbf["no empty frame"], stated=0.91,
-      high=0.97)
+      low=0.5)
 claim("ch13 clips whose shape changes half-way judged consistent (share)",
       verdicts["shape changed half-way"]["consistent"], stated=0.0, high=0.1)
-claim("ch13 space-time flow: consistent clips (share)", st["consistent"], stated=0.11, low=0.05, high=0.3)
-claim("ch13 frame-by-frame flow: consistent clips (share)", fbf["consistent"], stated=0.0, high=0.03)
+claim("ch13 space-time flow: consistent clips (share)", st["consistent"], stated=0.33, low=0.2, high=0.5)
+claim("ch13 frame-by-frame flow: consistent clips (share)", fbf["consistent"], stated=0.0, high=0.05)
 claim("ch13 frame-by-frame flow: one shape on every frame (share of clips)", fbf["one shape"], stated=0.37,
-      low=0.2)
-claim("ch13 space-time flow: one shape on every frame (share of clips)", st["one shape"], stated=0.36, low=0.25)
-claim("ch13 space-time flow: smooth (share of clips)", st["smooth"], stated=0.62, low=0.45)
-claim("ch13 space-time flow: moves (share of clips)", st["moves"], stated=0.93, low=0.8)
-claim("ch13 space-time flow: motion residual (median)", st["residual (median)"], stated=0.027, high=0.035)
-claim("ch13 frame-by-frame flow: motion residual (median)", fbf["residual (median)"], stated=0.19, low=0.1)
-claim("ch13 space-time flow: identity kept (share of frames)", st["identity"], stated=0.78, low=0.7)
-claim("ch13 space-time flow: travel (median)", st["travel (median)"], stated=0.26, low=0.18)
+      low=0.1)
+claim("ch13 space-time flow: one shape on every frame (share of clips)", st["one shape"], stated=0.46, low=0.35)
+claim("ch13 space-time flow: smooth (share of clips)", st["smooth"], stated=0.82, low=0.65)
+claim("ch13 space-time flow: moves (share of clips)", st["moves"], stated=0.96, low=0.85)
+claim("ch13 space-time flow: motion residual (median)", st["residual (median)"], stated=0.023, high=0.03)
+claim("ch13 frame-by-frame flow: motion residual (median)", fbf["residual (median)"], stated=0.19, low=0.08)
+claim("ch13 space-time flow: identity kept (share of frames)", st["identity"], stated=0.85, low=0.78)
+claim("ch13 space-time flow: travel (median)", st["travel (median)"], stated=0.31, low=0.22)
 claim("ch13 space-time flow: consistent share / the real clips' share", st["consistent"] / ceiling["consistent"],
-      stated=0.15, low=0.07)
+      stated=0.44, low=0.3)
 
 # %% [markdown]
 # ## 9. Why video is expensive
