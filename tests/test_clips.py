@@ -32,6 +32,7 @@ from aigc_course.models.video import (
     motion_condition,
     sample_flow_clips,
     seconds_per_call,
+    shape_confusion,
     training_images,
     training_labels,
     travel,
@@ -144,6 +145,11 @@ def test_the_judge_passes_real_clips_and_fails_broken_ones():
     assert not wrong["as asked"].any() and torch.equal(wrong["consistent"], real["consistent"])
     with pytest.raises(ValueError, match="level"):
         calibrate_judge(judge.classifier, calib.frames, level=1.0)
+    conf = shape_confusion(judge, held.frames, held.labels)                  # real clips: mostly the diagonal
+    assert conf.shape == (3, 3) and torch.allclose(conf.sum(1), torch.ones(3)) and conf.diag().min() > 0.8
+    assert torch.allclose(shape_confusion(judge, held.frames, (held.labels + 1) % 3), conf.roll(1, dims=0))
+    with pytest.raises(ValueError, match="one shape per clip"):
+        shape_confusion(judge, held.frames, held.labels[:3])
     assert len(clips) == 160
 
 

@@ -173,6 +173,19 @@ def clip_quality(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) 
             "travel (median)": float(torch.nan_to_num(travel(clips), nan=0.0).median()), **verdicts}
 
 
+def shape_confusion(judge: ClipJudge, clips: Tensor, labels: Tensor) -> Tensor:
+    """Which shape the judge names on the frames of clips asked for each shape: (K, K), row k = the clips of
+    label k, entry (k, j) the share of their frames named shape j (rows sum to 1; NaN for an absent label)."""
+    n, f = clips.shape[:2]
+    labels = torch.as_tensor(labels).long().reshape(-1)
+    if len(labels) != n:
+        raise ValueError(f"labels must hold one shape per clip, n={n}, got {len(labels)}")
+    k = len(SHAPE_CLASSES)
+    shapes = predict(judge.classifier, clips.flatten(0, 1))                     # (N·F,)
+    counts = torch.zeros(k, k).index_put_((labels.repeat_interleave(f), shapes), torch.ones(n * f), accumulate=True)
+    return counts / counts.sum(1, keepdim=True)                                 # (K, K)
+
+
 def broken_clips(clips: Clips, generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """Real clips broken in four ways a consistency judge must catch, each (N, F, 1, H, W): one frame taken
     from another clip; the shape changed from the middle frame on (same motion); the first frame held
