@@ -770,9 +770,9 @@ assert verdicts["standing still"]["moves"] == 0.0
 # %% [markdown]
 # **Two generators from chapter 10's flow matching** (eq. 10.14), the same U-Net and optimiser, both told
 # which shape to draw (class labels, trained with 10 % of them dropped so that guidance, eq. 10.16, is possible).
-# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (400 steps, under a quarter of the
-# clip model's: a frame is the easier target, and no training makes independent draws agree) and run 8 times per clip, every frame asked
-# for the same shape — every frame is drawn on its own. (b) *Space-time*: the U-Net with 8 channels, one per
+# (a) *Frame by frame*: the U-Net with one channel, trained on single frames (400 steps, under a quarter of
+# the clip model's: a frame is the easier target, and no training makes independent draws agree) and run 8
+# times per clip, every frame asked for the same shape — every frame is drawn on its own. (b) *Space-time*: the U-Net with 8 channels, one per
 # frame, so a clip is one 8-channel image: every convolution mixes all frames at each place, the attention
 # at 8 × 8 sees the whole clip, and one run of the flow ODE draws all 8 frames together (the idea of Ho et
 # al.'s video diffusion, 2022, with time folded into channels). An earlier version of this chapter used
@@ -794,7 +794,9 @@ assert verdicts["standing still"]["moves"] == 0.0
 # binary clip as before, so the judge sees the same kind of clip. Checked below: thresholded at 1/2 the
 # anti-aliased frames are the binary ones but for a few edge pixels, and their sum is the sprite's area
 # ($(0.4\,s\,S)^2$ pixels for a square of scale $s$ in an $S \times S$ frame, $\pi \cdot 0.2\,sS \cdot 0.12\,sS$
-# for the ellipse), which the binary frames only roughly are.
+# for the ellipse), which the binary frames only roughly are. On clips drawn with another seed (300 clips,
+# 1 200 training steps, w = 0) the change took consistent space-time clips from 12 % to 29 %, smooth ones
+# from 57 % to 77 %, one shape from 33 % to 46 %.
 
 # %%
 from aigc_course.data.clips import render_clips
