@@ -1,5 +1,7 @@
 """Moving-shapes clips, their measures (eq. 13.5) and the flow-matching-over-clips glue."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,7 @@ from aigc_course.models.video import (
     motion_condition,
     sample_flow_clips,
     seconds_per_call,
+    shape_confusion,
     training_images,
     training_labels,
     travel,
@@ -58,6 +61,27 @@ def test_clips_are_the_shapes_drawing_frame_by_frame():
     assert torch.equal(c.frames, load_clips(4, frames=6, size=16, seed=3).frames)
     with pytest.raises(ValueError, match=r"\(N, F, 5\)"):
         render_clips(torch.zeros(3, 5))
+
+
+def test_supersampled_frames_cover_the_sprites_area_and_threshold_to_the_binary_frames():
+    f = sample_clip_factors(40, 4, torch.Generator().manual_seed(2))
+    size = 16
+    binary, soft = render_clips(f, size), render_clips(f, size, supersample=8)
+    assert torch.equal(render_clips(f, size, supersample=1), binary)
+    assert soft.min() >= 0 and soft.max() <= 1 and ((soft > 0) & (soft < 1)).any()      # grey edge pixels
+    assert float(((soft > 0.5).float() == binary).float().mean()) > 0.99
+    # the area in pixels: a square of side 0.8 s (image units [-1, 1]) is (0.4 s S)^2, the ellipse with
+    # semi-axes 0.4 s and 0.24 s is pi 0.2 s S 0.12 s S
+    s = f[..., 1]
+    exact = torch.where(f[..., 0] == 0, (0.4 * s * size) ** 2, math.pi * 0.024 * (s * size) ** 2)
+    drawn = soft.flatten(2).sum(-1)                                  # (N, F) coverage summed over the frame
+    keep = f[..., 0] != 2                                            # the heart has no closed-form area here
+    rel = ((drawn - exact) / exact)[keep].abs()
+    assert rel.mean() < 0.005 and rel.max() < 0.04, (rel.mean(), rel.max())
+    coarse = ((binary.flatten(2).sum(-1) - exact) / exact)[keep].abs()
+    assert rel.mean() < coarse.mean() / 3                            # supersampling, not luck, gets it right
+    with pytest.raises(ValueError, match="supersample"):
+        render_clips(f, size, supersample=0)
 
 
 def test_tracking_finds_the_centre_of_a_square():
@@ -121,6 +145,11 @@ def test_the_judge_passes_real_clips_and_fails_broken_ones():
     assert not wrong["as asked"].any() and torch.equal(wrong["consistent"], real["consistent"])
     with pytest.raises(ValueError, match="level"):
         calibrate_judge(judge.classifier, calib.frames, level=1.0)
+    conf = shape_confusion(judge, held.frames, held.labels)                  # real clips: mostly the diagonal
+    assert conf.shape == (3, 3) and torch.allclose(conf.sum(1), torch.ones(3)) and conf.diag().min() > 0.8
+    assert torch.allclose(shape_confusion(judge, held.frames, (held.labels + 1) % 3), conf.roll(1, dims=0))
+    with pytest.raises(ValueError, match="one shape per clip"):
+        shape_confusion(judge, held.frames, held.labels[:3])
     assert len(clips) == 160
 
 

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from aigc_course.data.images import SHAPE_CLASSES, SHAPE_FACTORS, render_shapes, sample_shape_factors
@@ -58,12 +59,24 @@ def sample_clip_factors(n: int, frames: int, generator: torch.Generator | None =
     return f
 
 
-def render_clips(factors: Tensor, size: int = 32) -> Tensor:
-    """Draw every frame: factors (N, F, 5) -> frames (N, F, 1, size, size)."""
+def render_clips(factors: Tensor, size: int = 32, supersample: int = 1) -> Tensor:
+    """Draw every frame: factors (N, F, 5) -> frames (N, F, 1, size, size), in {0, 1} when ``supersample`` = 1.
+
+    With ``supersample = k > 1`` each pixel is the share of a k × k grid of points inside it (the centres of
+    its sub-pixels) that fall inside the sprite: c_p = (1/k²) Σ_ij 1[centre_ij inside], the fraction of the
+    pixel the sprite covers as k grows (anti-aliasing). Thresholded at 1/2 it is the binary frame but for a
+    few edge pixels; its sum over the frame tends to the sprite's area in pixels."""
     if factors.ndim != 3 or factors.shape[-1] != len(SHAPE_FACTORS):
         raise ValueError(f"factors must be (N, F, 5) for {SHAPE_FACTORS}, got {tuple(factors.shape)}")
+    if isinstance(supersample, bool) or not isinstance(supersample, int) or supersample < 1:
+        raise ValueError(f"supersample must be an int >= 1 (1: binary pixels), got {supersample!r}")
     n, f = factors.shape[:2]
-    return render_shapes(factors.reshape(n * f, -1), size).view(n, f, 1, size, size)
+    rows = factors.reshape(n * f, -1)
+    if supersample == 1:
+        return render_shapes(rows, size).view(n, f, 1, size, size)
+    parts = [F.avg_pool2d(render_shapes(part, size * supersample), supersample)     # (B, 1, kS, kS) -> (B, 1, S, S)
+             for part in rows.split(2048)]
+    return torch.cat(parts).view(n, f, 1, size, size)
 
 
 def load_clips(n: int, frames: int = 8, size: int = 32, seed: int = 0, min_scale: float = MIN_SCALE) -> Clips:

@@ -8,6 +8,11 @@ and one run of the flow ODE (:func:`~aigc_course.models.flow.flow_sample`) turns
 The baseline is the same network with ``channels = 1`` trained on single frames and sampled F times
 independently: each frame may be a fine image, but nothing ties them into one moving object.
 
+Both learn from anti-aliased frames (``render_clips(factors, size, supersample=4)``: each pixel the share of
+it the sprite covers) rather than binary ones, and their samples are thresholded back to binary clips: a
+binary edge pixel depends on the sprite's pose to a fraction of a pixel, which the flow cannot resolve, and
+its samples came out with ragged edges.
+
 Both can be class-conditional (``num_classes = 3``: "draw a heart", every frame of a frame-by-frame clip
 asked the same shape) with guidance, or conditioned on :func:`motion_condition` (shape and motion per frame).
 
@@ -63,7 +68,8 @@ def as_frames(images: Tensor) -> Tensor:
 
 
 def training_images(frames: Tensor, channels: int) -> Tensor:
-    """Clips (N, F, 1, S, S) in {0, 1} -> what a U-Net of ``channels`` channels learns from, in [-1, 1]:
+    """Clips (N, F, 1, S, S) in [0, 1] (binary, or anti-aliased by ``render_clips(..., supersample=k)``) ->
+    what a U-Net of ``channels`` channels learns from, in [-1, 1]:
     (N, F, S, S) whole clips when channels = F, (N·F, 1, S, S) single frames when channels = 1."""
     clips = as_channels(frames)                                                  # (N, F, S, S)
     n, f, s = clips.shape[0], clips.shape[1], clips.shape[-1]
@@ -165,6 +171,19 @@ def clip_quality(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) 
     verdicts = {k: float(v.double().mean()) for k, v in clip_verdicts(judge, clips, labels).items()}
     return {"identity": float(identity), "residual (median)": float(residual.median()),
             "travel (median)": float(torch.nan_to_num(travel(clips), nan=0.0).median()), **verdicts}
+
+
+def shape_confusion(judge: ClipJudge, clips: Tensor, labels: Tensor) -> Tensor:
+    """Which shape the judge names on the frames of clips asked for each shape: (K, K), row k = the clips of
+    label k, entry (k, j) the share of their frames named shape j (rows sum to 1; NaN for an absent label)."""
+    n, f = clips.shape[:2]
+    labels = torch.as_tensor(labels).long().reshape(-1)
+    if len(labels) != n:
+        raise ValueError(f"labels must hold one shape per clip, n={n}, got {len(labels)}")
+    k = len(SHAPE_CLASSES)
+    shapes = predict(judge.classifier, clips.flatten(0, 1))                     # (N·F,)
+    counts = torch.zeros(k, k).index_put_((labels.repeat_interleave(f), shapes), torch.ones(n * f), accumulate=True)
+    return counts / counts.sum(1, keepdim=True)                                 # (K, K)
 
 
 def broken_clips(clips: Clips, generator: torch.Generator | None = None) -> dict[str, Tensor]:
