@@ -462,9 +462,10 @@ for m, r in results.items():
 # the same number of steps. And a third contender, **task-adaptive pre-training** (Gururangan et al., 2020,
 # *Don't Stop Pretraining*): before fine-tuning, continue the encoder's masked-LM pre-training on the task's
 # own *unlabelled* text. Ours is every docstring of the six areas' modules, whole (not cut to 64 characters):
-# the training texts' full docstrings and the thousands the task's cap of 400 per class left unused — and not
-# one that starts with a test text, so the model never sees a test input, not even without its label. No
-# label is read: this is still self-supervised pre-training, objective (11.2), on text closer to the task.
+# the training texts' full docstrings and some 2,700 more the task leaves out (its cap of 400 per class, its
+# minimum length) — and not one that starts with a test text, so the model never sees a test input, not even
+# without its label. No label is read: this is still self-supervised pre-training, objective (11.2), on text
+# closer to the task.
 
 # %%
 from aigc_course.data.tasks import unlabelled_docstrings
@@ -489,7 +490,8 @@ def docstring_mlm_loss(model, texts):
     return mlm_loss(logits, tgt.to(device)).item()
 
 
-test_mlm = {name: docstring_mlm_loss(b, task.test_texts) for name, b in (("pre-trained", mlm), ("+ task-adaptive", tapt))}
+test_mlm = {name: docstring_mlm_loss(b, task.test_texts)
+            for name, b in (("pre-trained", mlm), ("+ task-adaptive", tapt))}
 print("MLM loss on the (never seen) test docstrings:", {k: round(v, 3) for k, v in test_mlm.items()})
 
 # %%
@@ -978,8 +980,8 @@ ch11.lora_parameters(my_lora_parameters)
 #
 # **Pitfalls**: a learning rate that suits a fresh network destroys a pre-trained one; a zero-initialised head
 # passes no gradient into the body, and with Adam it can scramble a fresh network — a baseline stuck at chance
-# makes any pre-training look good; padding that attention can see changes an encoder's features; a test set that shares names or texts with training inflates every
-# score; a classifier head does not write text.
+# makes any pre-training look good; padding that attention can see changes an encoder's features; a test set
+# that shares names or texts with training inflates every score; a classifier head does not write text.
 #
 # **Further reading**: Radford et al., *Improving Language Understanding by Generative Pre-Training* (2018);
 # Devlin et al., *BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding* (2018);
