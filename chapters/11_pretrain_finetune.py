@@ -470,7 +470,7 @@ for m, r in results.items():
 # %%
 from aigc_course.data.tasks import unlabelled_docstrings
 
-TAPT_STEPS = budget(full=600, fast=10, workshop=60)
+TAPT_STEPS = budget(full=600, fast=10, workshop=40)
 docs = unlabelled_docstrings(task)
 assert not any(d.startswith(t) for d in docs for t in task.test_texts)   # no test input, labelled or not
 tapt_ids = torch.tensor(tok.encode("\n\n".join(docs)))
@@ -731,7 +731,7 @@ assert math.isclose(rouge_l("get_loop(", "get_event_loop("), 2 * 1 * (2 / 3) / (
 
 # %%
 GEN_STEPS = budget(full=150, fast=6, workshop=40)
-N_EVAL = budget(full=len(names_task.test), fast=12)
+N_EVAL = budget(full=len(names_task.test), fast=12, workshop=96)
 x_tr, y_tr = pack_pairs(names_task.train, tok, T, PAD_ID)
 
 
@@ -1018,7 +1018,7 @@ ch11.lora_parameters(my_lora_parameters)
 # the features, not the fine-tuning, are the limit, and task-adaptive pre-training improved them only where
 # labels are plentiful); LoRA with 1.6 % of the parameters within 2 points of full fine-tuning (no, by a
 # hair: 2.2 points below, inside one test set's noise); the full run, pre-training included, within 12
-# minutes (yes: 10.6). A workshop run (`AIGC_MODE=workshop`: 150 + 150 pre-training steps, 60
+# minutes (yes: 10.6). A workshop run (`AIGC_MODE=workshop`: 150 + 150 pre-training steps, 40
 # task-adaptive, 40 fine-tuning steps) WORKSHOP.
 
 # %%
