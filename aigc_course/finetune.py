@@ -69,15 +69,22 @@ def pool(states: Tensor, lengths: Tensor, how: str = "mean") -> Tensor:
 
 
 class SequenceClassifier(nn.Module):
-    """logits = W_h · pool(h_θ(x)) + b_h: a pre-trained (or fresh) body h_θ and a new linear head (K classes)."""
+    """logits = W_h · pool(h_θ(x)) + b_h: a pre-trained (or fresh) body h_θ and a new linear head (K classes).
 
-    def __init__(self, body: GPT, num_classes: int, pooling: str = "mean"):
+    W_h starts small and random (std ``head_std``, 0.02 as in BERT), b_h at zero: every class starts near 1/K.
+    A zero head (``head_std=0``) starts at exactly 1/K but passes no gradient into the body, since
+    ∂L/∂h̄ = W_hᵀ (p − y) = 0; Adam then blows the body's first, nearly-zero gradients up to full-size steps.
+    """
+
+    def __init__(self, body: GPT, num_classes: int, pooling: str = "mean", head_std: float = 0.02):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        if not head_std >= 0:
+            raise ValueError(f"head_std must be a number >= 0 (0: a zero head), got {head_std!r}")
         self.body, self.pooling, self.num_classes = body, pooling, num_classes
-        self.head = nn.Linear(body.cfg.n_embd, num_classes)               # (K x C), trained from zero
-        nn.init.zeros_(self.head.weight)
+        self.head = nn.Linear(body.cfg.n_embd, num_classes)               # (K x C)
+        nn.init.normal_(self.head.weight, std=head_std) if head_std > 0 else nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, idx: Tensor, lengths: Tensor) -> Tensor:

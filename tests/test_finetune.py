@@ -71,12 +71,27 @@ def test_pooling():
         pool(states, lengths, "max")
 
 
+def test_a_zero_head_passes_no_gradient_into_the_body_a_small_random_one_does():
+    texts = ["abab", "cdcd", "aabb", "ccdd"]
+    ids, lengths = encode_texts(texts, TOK, 8, 0)
+    grads = {}
+    for std in (0.0, 0.02):
+        clf = SequenceClassifier(nano(MaskedLM), 2, head_std=std)
+        classification_loss(clf(ids, lengths), torch.tensor([0, 1, 0, 1])).backward()
+        grads[std] = sum(p.grad.abs().sum().item() for p in clf.body.parameters() if p.grad is not None)
+        assert clf.head.weight.std().item() == pytest.approx(std, abs=0.006) and not clf.head.bias.any()
+    assert grads[0.0] == 0.0 and grads[0.02] > 0                          # dL/dh = W^T (p - y) = 0 when W = 0
+    with pytest.raises(ValueError, match="head_std must be a number >= 0"):
+        SequenceClassifier(nano(MaskedLM), 2, head_std=-1.0)
+
+
 def test_classifier_starts_uniform_and_learns_a_task():
-    clf = SequenceClassifier(nano(MaskedLM), 2)
+    clf = SequenceClassifier(nano(MaskedLM), 2, head_std=0.0)
     texts = ["abab", "baba", "aabb", "cdcd", "dcdc", "ccdd"] * 4
     labels = torch.tensor([0, 0, 0, 1, 1, 1] * 4)
     ids, lengths = encode_texts(texts, TOK, 8, 0)
     assert torch.allclose(clf(ids, lengths), torch.zeros(len(texts), 2))  # zero head: p = 1/2
+    assert SequenceClassifier(nano(MaskedLM), 2)(ids, lengths).softmax(-1).sub(0.5).abs().max() < 0.1
     fit_classifier(clf, ids, lengths, labels, steps=40, lr=3e-3, batch_size=8, progress=False)
     assert (predict_classes(clf, ids, lengths) == labels).all()
     assert clf.training                                                  # predict put it back

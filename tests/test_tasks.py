@@ -13,6 +13,7 @@ from aigc_course.data.tasks import (
     lcs_length,
     rouge_l,
     stdlib_docstrings,
+    unlabelled_docstrings,
 )
 
 
@@ -62,6 +63,19 @@ def test_name_task_on_a_fake_library(fake_stdlib):
     assert pairs == [("# Copy data from src to dst in the most efficient way possible.\ndef ", "copyfile(")] \
         or ("# Return the number of items in the queue.\ndef ", "qsize(") in pairs
     assert all(not a.startswith("_") for _, a in pairs) and task.stop == "("
+
+
+def test_unlabelled_docstrings_leave_every_test_text_out(fake_stdlib):
+    (fake_stdlib / "json.py").write_text('"""Not one of the TOPICS: kept only with topics_only=False."""\n')
+    task = docstring_topics(root=str(fake_stdlib), test_fraction=0.5, max_chars=30)
+    assert task.test_texts                                                # this split has a test text
+    for topics_only, n_all in ((True, 5), (False, 6)):
+        docs = unlabelled_docstrings(task, topics_only=topics_only, root=str(fake_stdlib))
+        assert not any(d.startswith(t) for d in docs for t in task.test_texts)
+        assert len(docs) == n_all - len(task.test_texts)                  # whole texts, test ones left out
+    assert any(len(d) > 30 for d in docs)                                 # not cut to the task's length
+    with pytest.raises(TypeError, match="task must be a TextTask"):
+        unlabelled_docstrings(["a text"])
 
 
 def test_real_topics_are_balanced_stable_and_disjoint():

@@ -6,6 +6,8 @@ docstring. Read with :mod:`ast` (nothing is imported, so no module can have side
 - :func:`docstring_topics` — **classification**: which area of the library (GUI, concurrency, internet, numbers,
   files, testing) does a docstring come from? Labels come from the module the docstring sits in (the
   ``TOPICS`` table below), so they are real, not invented, and nobody labelled anything by hand.
+- :func:`unlabelled_docstrings` — the same library's docstrings **without labels**, the test texts left out: text
+  for continuing a model's pre-training on the task's own domain (task-adaptive pre-training).
 - :func:`docstring_to_name` — **generation**: given a function's one-line summary, write its name
   (``"# Return True if the path is a directory.\\ndef "`` → ``"isdir("``).
 
@@ -178,6 +180,25 @@ def docstring_topics(max_chars: int = 64, per_class: int = 400, test_fraction: f
             labels_.append(label)
     return TextTask(classes, split["train"][0], torch.tensor(split["train"][1]), split["test"][0],
                     torch.tensor(split["test"][1]))
+
+
+def unlabelled_docstrings(task: TextTask, topics_only: bool = True, root: str | None = None) -> list[str]:
+    """Whole docstrings (whitespace collapsed) for task-adaptive pre-training (Gururangan et al., 2020): those of
+    the modules in ``TOPICS`` (every module when ``topics_only`` is False), in the fixed order of
+    :func:`stdlib_docstrings`, each kept once — and none that *starts with* one of ``task``'s test texts, so no
+    test input is ever seen, not even without its label. No labels: the text only."""
+    if not isinstance(task, TextTask):
+        raise TypeError(f"task must be a TextTask (from docstring_topics), got {type(task).__name__}")
+    area = {module for modules in TOPICS.values() for module in modules}
+    test, lengths = set(task.test_texts), sorted({len(t) for t in task.test_texts})
+    seen, out = set(), []
+    for doc in stdlib_docstrings(root):
+        text = _one_line(doc.text)
+        if ((doc.module in area or not topics_only) and text not in seen
+                and not any(text[:n] in test for n in lengths)):
+            seen.add(text)
+            out.append(text)
+    return out
 
 
 @dataclass
