@@ -15,10 +15,10 @@
 #   with an image.
 #
 # **Prerequisites**: chapters 07 (GPT), 08 (text generation), 09 (evaluation), 10 (flow matching).
-# **Time**: about an hour to read. A full run took 10.6 minutes on one core of the 2-core CPU (10.2
-# CPU-minutes, `tools/verify.py --mode full` at a load of 2.2–3.2; the two language models, the two flow
+# **Time**: about an hour to read. A full run took 10.1 minutes on one core of the 2-core CPU (10.1
+# CPU-minutes, `tools/verify.py --mode full` at the highest priority; the two language models, the two flow
 # models and section 6's fine-tuning are most of it).
-# Workshop mode (`AIGC_MODE=workshop`) cuts the budgets; FAST mode runs in under a minute.
+# Workshop mode (`AIGC_MODE=workshop`) cuts the budgets (2.7 minutes); FAST mode runs in under a minute.
 
 # %% tags=["colab-setup"]
 # On Google Colab this installs the course (about 2 minutes); anywhere else it does nothing.
@@ -1340,8 +1340,8 @@ ch13.motion_residual(my_residual)
 # Cuthbert & Ariza, "music21" (2010); Lipman et al., "Flow Matching for Generative Modeling" (2023); Ho et
 # al., "Video Diffusion Models" (2022).
 #
-# **What a full run reached** on one core of the 2-core CPU (10.6 min, 10.2 CPU-min, `tools/verify.py --mode
-# full` at a load of 2.2–3.2, 44 of 44 claims holding; section 6's fine-tuning and masked decoding 1.5 min of it): GPT
+# **What a full run reached** on one core of the 2-core CPU (10.1 min, 10.1 CPU-min, `tools/verify.py --mode
+# full` at the highest priority, 44 of 44 claims holding; section 6's fine-tuning and masked decoding 1.5 min of it): GPT
 # 0.696 nats/token on held-out chorales, 6-gram on pitch-carrying tokens 0.744, 7-gram on hold tokens 0.854,
 # LSTM 0.877 (GPT below all: reached); GPT parallel fifths 2.5 % of moves (Bach 0.04 %, random 0.46 %: the
 # 5× target not reached, 0.8×; the GPT keeps a fifth in 21 % of the moves that start on one, Bach in
