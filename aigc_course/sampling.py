@@ -121,10 +121,15 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
 # The loops.
 # ---------------------------------------------------------------------------------------------------------
 
+def model_logits(out: Tensor | tuple[Tensor, ...]) -> Tensor:
+    """The logits of a model function's output: the course's models return ``(logits, loss)``, plain
+    functions the logits alone."""
+    return out[0] if isinstance(out, tuple) else out
+
+
 def _last_logits(model_fn: ModelFn, ids: Tensor, block_size: int | None) -> Tensor:
     context = ids if block_size is None else ids[:, -block_size:]          # (B, T') the model can see
-    out = model_fn(context)
-    logits = out[0] if isinstance(out, tuple) else out                     # (B, T', V)
+    logits = model_logits(model_fn(context))                               # (B, T', V)
     return logits[:, -1, :].float()                                        # (B, V)
 
 
@@ -228,8 +233,7 @@ def sequence_nll(model_fn: ModelFn, ids: Tensor | Sequence[int], start: int = 1,
     for a in range(start, T, stride):                                      # targets a .. b-1
         b = min(a + stride, T)
         lo = max(0, b - 1 - window)                                        # inputs lo .. b-2
-        out = model_fn(ids[:, lo:b - 1])
-        logits = (out[0] if isinstance(out, tuple) else out).float()       # (B, b-1-lo, V)
+        logits = model_logits(model_fn(ids[:, lo:b - 1])).float()          # (B, b-1-lo, V)
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, lo + 1:b], reduction="none")   # (B, b-1-lo)
         part = nll[:, a - lo - 1:]                                         # only the targets of this chunk
         total, count = total + float(part.sum()), count + part.numel()

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aigc_course.data.images import SHAPE_CLASSES, SHAPE_FACTORS, render_shapes, sample_shape_factors
-from aigc_course.validation import check_float
+from aigc_course.validation import check_float, check_int
 
 MARGIN = 0.15            # centres stay in [MARGIN, 1 − MARGIN] so that the sprite never leaves the frame
 MAX_SPIN = math.pi / 8   # the largest turn per frame, in radians
@@ -68,8 +68,7 @@ def render_clips(factors: Tensor, size: int = 32, supersample: int = 1) -> Tenso
     few edge pixels; its sum over the frame tends to the sprite's area in pixels."""
     if factors.ndim != 3 or factors.shape[-1] != len(SHAPE_FACTORS):
         raise ValueError(f"factors must be (N, F, 5) for {SHAPE_FACTORS}, got {tuple(factors.shape)}")
-    if isinstance(supersample, bool) or not isinstance(supersample, int) or supersample < 1:
-        raise ValueError(f"supersample must be an int >= 1 (1: binary pixels), got {supersample!r}")
+    check_int("supersample", supersample, 1, hint=" (1: binary pixels)")
     n, f = factors.shape[:2]
     rows = factors.reshape(n * f, -1)
     if supersample == 1:

@@ -122,8 +122,11 @@ def sample_flow_clips(net: UNet, n: int, frames: int, steps: int = 20, generator
 
 def travel(clips: Tensor) -> Tensor:
     """How far the tracked centre moves from the first frame to the last: (N, F, 1, H, W) -> (N,)."""
-    centres = track_centres(clips)                                              # (N, F, 2)
-    return (centres[:, -1] - centres[:, 0]).norm(dim=-1)
+    return _distance_travelled(track_centres(clips))
+
+
+def _distance_travelled(centres: Tensor) -> Tensor:
+    return (centres[:, -1] - centres[:, 0]).norm(dim=-1)                       # (N, F, 2) -> (N,)
 
 
 @dataclass
@@ -140,37 +143,48 @@ def calibrate_judge(classifier: torch.nn.Module, real: Tensor, level: float = 0.
     travels less than ``min_travel``, with probability 1 − ``level`` each. Set them on clips other than the
     ones the ceiling is measured on."""
     check_float("level", level, 0.5, 1.0, high_open=True)
-    residual = motion_residual(track_centres(real))
-    return ClipJudge(classifier, float(residual.quantile(level)), float(travel(real).quantile(1 - level)))
+    centres = track_centres(real)                                               # (N, F, 2)
+    return ClipJudge(classifier, float(motion_residual(centres).quantile(level)),
+                     float(_distance_travelled(centres).quantile(1 - level)))
 
 
-def clip_verdicts(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
-    """Per clip (N,) booleans: "one shape" (the classifier names the same shape on every frame), "no empty
-    frame", "smooth" (residual <= the limit), "moves" (travel >= the least), "consistent" (all four); with
-    ``labels``, also "as asked" (that one shape is the label)."""
+def _measure(judge: ClipJudge, clips: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """What every verdict is made of, computed once: the shape named on each frame (N, F), the motion
+    residual (N,) (NaN with an empty frame) and the travel (N,)."""
     n, f = clips.shape[:2]
-    shapes = predict(judge.classifier, clips.flatten(0, 1)).view(n, f)          # (N, F) shape per frame
-    residual = torch.nan_to_num(motion_residual(track_centres(clips)), nan=float("inf"))   # (N,)
+    centres = track_centres(clips)                                              # (N, F, 2)
+    return (predict(judge.classifier, clips.flatten(0, 1)).view(n, f), motion_residual(centres),
+            _distance_travelled(centres))
+
+
+def _verdicts(judge: ClipJudge, clips: Tensor, labels: Tensor | None, shapes: Tensor, residual: Tensor,
+              moved: Tensor) -> dict[str, Tensor]:
     out = {"one shape": (shapes == shapes[:, :1]).all(1),
            "no empty frame": ~(clips.flatten(2).sum(-1) == 0).any(1),
-           "smooth": residual <= judge.smooth_limit,
-           "moves": torch.nan_to_num(travel(clips), nan=0.0) >= judge.min_travel}
+           "smooth": torch.nan_to_num(residual, nan=float("inf")) <= judge.smooth_limit,
+           "moves": torch.nan_to_num(moved, nan=0.0) >= judge.min_travel}
     out["consistent"] = out["one shape"] & out["no empty frame"] & out["smooth"] & out["moves"]
     if labels is not None:
         out["as asked"] = out["one shape"] & (shapes[:, 0] == torch.as_tensor(labels).reshape(-1))
     return out
 
 
+def clip_verdicts(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    """Per clip (N,) booleans: "one shape" (the classifier names the same shape on every frame), "no empty
+    frame", "smooth" (residual <= the limit), "moves" (travel >= the least), "consistent" (all four); with
+    ``labels``, also "as asked" (that one shape is the label)."""
+    return _verdicts(judge, clips, labels, *_measure(judge, clips))
+
+
 def clip_quality(judge: ClipJudge, clips: Tensor, labels: Tensor | None = None) -> dict[str, float]:
     """Identity kept (share of frames showing the clip's majority shape), the share of clips passing each
     test of :func:`clip_verdicts`, the median residual and travel."""
-    n, f = clips.shape[:2]
-    shapes = predict(judge.classifier, clips.flatten(0, 1)).view(n, f)          # (N, F)
+    shapes, residual, moved = _measure(judge, clips)
     identity = (shapes == shapes.mode(dim=1).values[:, None]).double().mean()
-    residual = torch.nan_to_num(motion_residual(track_centres(clips)), nan=1.0)
-    verdicts = {k: float(v.double().mean()) for k, v in clip_verdicts(judge, clips, labels).items()}
-    return {"identity": float(identity), "residual (median)": float(residual.median()),
-            "travel (median)": float(torch.nan_to_num(travel(clips), nan=0.0).median()), **verdicts}
+    verdicts = {k: float(v.double().mean()) for k, v in _verdicts(judge, clips, labels, shapes, residual,
+                                                                   moved).items()}
+    return {"identity": float(identity), "residual (median)": float(torch.nan_to_num(residual, nan=1.0).median()),
+            "travel (median)": float(torch.nan_to_num(moved, nan=0.0).median()), **verdicts}
 
 
 def shape_confusion(judge: ClipJudge, clips: Tensor, labels: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from aigc_course.data.music import REST, VOICES, Chorale, ChoraleTokenizer
 from aigc_course.data.text import get_batch
-from aigc_course.sampling import ModelFn
+from aigc_course.sampling import ModelFn, model_logits
 from aigc_course.steps import StepFn, supervised_step
 from aigc_course.validation import check_float
 
@@ -84,8 +84,8 @@ def candidate_mask(tokenizer: ChoraleTokenizer, context: Tensor, voice: Tensor,
         raise ValueError(f"context must be (..., 8) (4 pitches before, 4 now) and voice (...) of the same leading "
                          f"shape, got context {tuple(context.shape)} and voice {tuple(voice.shape)}")
     pitches = token_pitches(tokenizer) if pitches is None else pitches
-    shape = voice.shape
-    counts = completing_counts(context.reshape(-1, 8)[:, :4], context.reshape(-1, 8)[:, 4:], voice.reshape(-1))
+    shape, flat = voice.shape, context.reshape(-1, 8)
+    counts = completing_counts(flat[:, :4], flat[:, 4:], voice.reshape(-1))
     mask = (counts[:, pitches.clamp(min=0).to(counts.device)] > 0) & (pitches >= 0).to(counts.device)
     return mask.view(*shape, -1)                                                          # (..., V)
 
@@ -113,8 +113,7 @@ def candidate_mass(model: ModelFn, tokenizer: ChoraleTokenizer, ids: Tensor, con
         x = ids[start:min(n, start + 64 * block_size)].view(-1, block_size)                # (B, T)
         at = torch.arange(start + 1, start + 1 + x.numel())                                 # targets' positions
         mask = candidate_mask(tokenizer, context[at], voice[at], pitches)                   # (B·T, V)
-        out = model(x.to(device))
-        p = (out[0] if isinstance(out, tuple) else out).float().softmax(-1).reshape(len(at), -1).cpu()
+        p = model_logits(model(x.to(device))).float().softmax(-1).reshape(len(at), -1).cpu()
         total += float((p * mask).sum())
         count += int(mask.any(1).sum())
     return total / max(count, 1)
@@ -183,8 +182,7 @@ def forbid_parallels(model: ModelFn, tokenizer: ChoraleTokenizer, block_size: in
     """Constrained decoding: a model function whose last logits are −∞ on C_t. It takes the whole history
     (the rule needs the piece's last moment) and shows ``model`` only the last ``block_size`` tokens."""
     def masked(ids: Tensor) -> Tensor:
-        out = model(ids[:, -block_size:])
-        logits = (out[0] if isinstance(out, tuple) else out)[:, -1:]                      # (B, 1, V)
+        logits = model_logits(model(ids[:, -block_size:]))[:, -1:]                          # (B, 1, V)
         forbidden = next_candidates(tokenizer, ids.tolist()).to(logits.device)
         return logits.masked_fill(forbidden[:, None], float("-inf"))
     return masked
