@@ -125,7 +125,10 @@ def _wait_for_server(runtime: Path, proc: subprocess.Popen, deadline: float) -> 
         if proc.poll() is not None:
             raise RuntimeError(f"JupyterLab exited early with code {proc.returncode}")
         for info in runtime.glob("jpserver-*.json"):
-            port = json.loads(info.read_text())["port"]
+            try:                        # the server creates the file, then writes it: under load we can read it between
+                port = json.loads(info.read_text())["port"]
+            except (json.JSONDecodeError, KeyError):
+                continue
             try:
                 _api(port, "/api/status")
                 return port
