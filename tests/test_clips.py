@@ -1,6 +1,7 @@
 """Moving-shapes clips, their measures (eq. 13.5) and the flow-matching-over-clips glue."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -175,7 +176,6 @@ def test_video_glue_shapes_and_quality():
     assert q["no empty frame"] == 1 and 0 <= q["consistent"] <= q["one shape"] <= q["identity"] <= 1
     blank = torch.zeros(2, 4, 1, 16, 16)
     assert clip_quality(judge, blank)["consistent"] == 0.0 and "as asked" not in clip_quality(judge, blank)
-    assert seconds_per_call(lambda: None, repeats=3) >= 0
 
 
 def test_conditional_clips_ask_every_frame_for_the_clip_label():
@@ -230,3 +230,19 @@ def test_a_clip_is_one_ode_run_and_frames_are_independent_runs():
         ours = sample_flow_clips(net, 3, 4, steps=3, generator=torch.Generator().manual_seed(5))
         x = flow_sample(net, (3 * 4 // channels, channels, 8, 8), 3, generator=torch.Generator().manual_seed(5))
         assert torch.equal(ours, (x > 0).float().reshape(3, 4, 1, 8, 8))
+
+
+def test_seconds_per_call_process_clock_ignores_waiting_and_counts_work():
+    nap = lambda: time.sleep(0.05)                                                    # noqa: E731
+    assert seconds_per_call(nap, repeats=1, clock="wall") >= 0.05
+    assert seconds_per_call(nap, repeats=1, clock="process") < 0.02                 # sleeping uses no CPU
+
+    def spin():
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 0.05:
+            pass
+    assert seconds_per_call(spin, repeats=1, clock="process") > 0.03               # a busy loop does
+    with pytest.raises(ValueError, match="clock"):
+        seconds_per_call(spin, clock="cpu")
+    with pytest.raises(ValueError, match="repeats"):
+        seconds_per_call(spin, repeats=0)

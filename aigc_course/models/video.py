@@ -45,7 +45,7 @@ from aigc_course.metrics import predict
 from aigc_course.models.dcgan import to_model_range
 from aigc_course.models.flow import flow_sample
 from aigc_course.models.unet import UNet, UNetConfig
-from aigc_course.validation import check_float
+from aigc_course.validation import check_choice, check_float, check_int
 
 
 def clip_unet_config(channels: int, size: int, **overrides) -> UNetConfig:
@@ -216,12 +216,18 @@ def broken_clips(clips: Clips, generator: torch.Generator | None = None) -> dict
             "standing still": clips.frames[:, :1].expand_as(clips.frames).clone(), "frames shuffled": shuffled}
 
 
-def seconds_per_call(fn: Callable[[], object], repeats: int = 5) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+def seconds_per_call(fn: Callable[[], object], repeats: int = 5, clock: str = "wall") -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up call.
+
+    ``clock="wall"`` is elapsed time; ``clock="process"`` is the CPU time of this process (all its threads), which
+    other programs on a busy machine do not inflate: use it for ratios that must not depend on the load.
+    """
+    check_int("repeats", repeats, low=1)
+    timer = {"wall": time.perf_counter, "process": time.process_time}[check_choice("clock", clock, ("wall", "process"))]
     fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = timer()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(timer() - t0)
     return sorted(times)[len(times) // 2]
