@@ -11,6 +11,8 @@ Small to big:
    the loss counts the answer's tokens only.
 5. :func:`accuracy_interval` and :func:`paired_gap_interval` — accuracy on a test set with a 95 % interval,
    and the interval of the difference of two classifiers scored on the same examples.
+6. :func:`fit_classifier`, :func:`fit_lp_ft` (the head first, then everything) and :func:`bag_of_tokens` (the
+   no-network baseline's features).
 
 Shapes: B batch, T time, C width, K classes, V vocabulary.
 """
@@ -293,6 +295,33 @@ def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels
 
     step_fn = supervised_step(model, opt, loss_fn, batch_fn, grad_clip=1.0, scheduler=sched)
     return train(step_fn, steps, modules={"classifier": clf}, progress=progress, desc=desc)
+
+
+def fit_lp_ft(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels: Tensor, steps: int, lr: float,
+              head_steps: int | None = None, head_lr: float = 3e-3, **kwargs):
+    """LP-FT (Kumar et al., 2022): first fit the head alone on the frozen body's features (``head_steps``,
+    default ``steps``, at ``head_lr``: a linear probe), then fine-tune everything that was trainable (``steps``
+    at ``lr``). The body's first updates then follow a head that already separates the classes, not a random
+    one that would pull the features towards noise. ``kwargs`` go to both :func:`fit_classifier` calls;
+    returns their two Histories (probe, fine-tuning)."""
+    trainable = [p for p in clf.body.parameters() if p.requires_grad]
+    freeze(clf.body)
+    probe = fit_classifier(clf, ids, lengths, labels, head_steps or steps, head_lr, **kwargs)
+    for p in trainable:
+        p.requires_grad_(True)
+    return probe, fit_classifier(clf, ids, lengths, labels, steps, lr, **kwargs)
+
+
+def bag_of_tokens(ids: Tensor, lengths: Tensor, vocab_size: int) -> Tensor:
+    """ids (N, T) -> (N, V) 0/1: which tokens occur in each text, padding left out — the features of a
+    classifier with no network and no pre-training (logistic regression on them is chapter 11's floor)."""
+    real = torch.arange(ids.size(1))[None] < lengths[:, None]                  # (N, T)
+    if ids[real].numel() and not 0 <= int(ids[real].min()) <= int(ids[real].max()) < vocab_size:
+        raise ValueError(f"ids must be in 0..{vocab_size - 1} (vocab_size={vocab_size}), got "
+                         f"{int(ids[real].min())}..{int(ids[real].max())}")
+    out = torch.zeros(len(ids), vocab_size + 1)                                # column V: padding's bin
+    out.scatter_(1, torch.where(real, ids, vocab_size), 1.0)
+    return out[:, :vocab_size]
 
 
 @torch.no_grad()
