@@ -271,7 +271,8 @@ def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels
 
     A frozen body (no trainable parameter, no dropout) gives every text the same pooled features at every
     step, so with ``cache_features`` they are computed once (:func:`pooled_features`) and only the head runs
-    per step: the same updates on the same batches, at a fraction of the cost.
+    per step: the same updates on the same batches, at a fraction of the cost. Otherwise each batch is cut to
+    its longest text (the padding beyond it is hidden from attention anyway: the same numbers, less work).
     """
     from aigc_course.train import WarmupCosine, supervised_step, train
 
@@ -282,13 +283,16 @@ def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels
     pick = _batches(len(labels), batch_size, seed)
     if cache_features and _frozen(clf):
         feats = pooled_features(clf.body, ids, lengths, clf.pooling).to(device)          # (N, C), once
-        model, inputs = clf.head, (feats,)
+        model = clf.head
     else:
-        model, inputs = clf, (ids, lengths)
+        model = clf
 
     def batch_fn(step: int):
         i = pick(step)
-        return [x[i].to(device) for x in inputs] + [labels[i].to(device)]
+        if model is clf.head:
+            return [feats[i], labels[i].to(device)]
+        width = int(lengths[i].max())             # the batch's own width: its trailing padding is hidden anyway
+        return [ids[i, :width].to(device), lengths[i].to(device), labels[i].to(device)]
 
     def loss_fn(m, batch):
         return classification_loss(m(*batch[:-1]), batch[-1])
