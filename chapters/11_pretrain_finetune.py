@@ -279,6 +279,7 @@ claim("MLM minus GPT loss when continuing a text (nats)", held["MLM continuing"]
 claim("GPT held-out next-token loss (nats)", held["GPT next"], stated=math.nan, low=-1e6)
 claim("MLM held-out masked-token loss (nats)", held["MLM masked"], stated=math.nan, low=-1e6)
 
+# %% [markdown]
 # ## 2. Fine-tuning for classification
 #
 # **The task.** Every function and class in Python's standard library carries a docstring, and every docstring
@@ -352,7 +353,6 @@ for hits, n_test in [(480, 589), (3, 40), (40, 40)]:
 print("Wilson interval for 480/589:", tuple(round(v, 3) for v in accuracy_interval(torch.tensor([1] * 480 + [0] * 109))))
 
 # %% [markdown]
-#
 # ## 3. LoRA: fine-tuning a few parameters
 #
 # Full fine-tuning updates every weight, so each task needs a full copy of the model. LoRA (Hu et al., 2021)
@@ -621,6 +621,7 @@ claim("pre-trained GPT fine-tuned minus bag of tokens, all labels",
 claim("probe, 10 % of the labels: pre-trained minus random GPT",
       probe_acc[0.1, "pre-trained GPT"] - probe_acc[0.1, "same GPT, random weights"], stated=math.nan, low=-1e6)
 
+# %% [markdown]
 # ## 6. Instruction tuning: a GPT that answers
 #
 # Classification puts a new head on the network. A *generative* task keeps the language-model head and
@@ -724,7 +725,8 @@ claim("names: ROUGE-L, pre-trained minus scratch", named["pre-trained GPT"]["rou
 
 # %% [markdown]
 # READING_SECTION6
-#
+
+# %% [markdown]
 # ## 7. Real pre-trained weights: GPT-2 in our own class
 #
 # OpenAI's GPT-2 (Radford et al., 2019) is chapter 07's GPT at a larger size (124 M parameters: 12 layers,
