@@ -152,10 +152,16 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def add_lora(model: nn.Module, r: int, alpha: float = 1.0,
-             targets: Iterable[str] = ("attn.qkv", "attn.proj")) -> list[str]:
+             targets: Iterable[str] = ("attn.qkv", "attn.proj"), train_norms: bool = False) -> list[str]:
     """Freeze every parameter of ``model`` and wrap each ``nn.Linear`` whose name ends with one of ``targets``
-    in a :class:`LoRALinear`; return the wrapped names. Only the A and B matrices train afterwards."""
+    in a :class:`LoRALinear`; return the wrapped names. Only the A and B matrices train afterwards — and, with
+    ``train_norms``, the LayerNorms' gains and shifts (2C numbers per LayerNorm, cheap to keep per task)."""
     freeze(model)
+    if train_norms:
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                for p in m.parameters():
+                    p.requires_grad_(True)
     targets = tuple(targets)
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.endswith(targets)]
     if not names:

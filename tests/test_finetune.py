@@ -200,6 +200,10 @@ def test_add_lora_trains_only_adapters_and_merge_keeps_logits():
     assert parameter_share(model)[1] == total - trainable
     with pytest.raises(ValueError, match="no nn.Linear"):
         add_lora(nano(), 2, targets=("nothing",))
+    with_norms = nano()
+    add_lora(with_norms, r=2, alpha=2, train_norms=True)
+    n_norms = 2 * 2 + 1                                                    # ln1, ln2 per block, ln_f
+    assert parameter_share(with_norms)[0] == trainable + n_norms * 2 * 32  # a gain and a shift per channel
 
 
 def test_freeze_and_share():
