@@ -212,9 +212,12 @@ def prompt_masked_loss(model: GPT, x: Tensor, y: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def complete(model: GPT, tokenizer, prompts: Sequence[str], stop: str, max_new: int = 24) -> list[str]:
-    """Greedy answers to ``prompts``, each cut at the first ``stop`` (inclusive). Prompts of one length are
-    decoded together in a batch."""
+def complete(model: GPT, tokenizer, prompts: Sequence[str], stop: str, max_new: int = 24,
+             chunk: int = 4) -> list[str]:
+    """Greedy answers to ``prompts``, each cut at the first ``stop`` (inclusive), at most ``max_new`` tokens.
+    Prompts of one length are decoded together in a batch, ``chunk`` tokens at a time, until every answer of
+    the batch holds ``stop`` (greedy decoding of a prefix does not depend on what comes after it, so stopping
+    early changes no answer)."""
     from aigc_course.sampling import generate
 
     answers: dict[int, str] = {}
@@ -224,9 +227,13 @@ def complete(model: GPT, tokenizer, prompts: Sequence[str], stop: str, max_new: 
     device = next(model.parameters()).device
     for n, members in by_length.items():
         ids = torch.tensor([tokenizer.encode(prompts[i]) for i in members], device=device)   # (b, n)
-        new = generate(model, ids, max_new, greedy=True, block_size=model.cfg.block_size)[:, n:]
-        for i, row in zip(members, new.cpu()):
-            text = tokenizer.decode(row)
+        while ids.size(1) - n < max_new:
+            ids = generate(model, ids, min(chunk, max_new - (ids.size(1) - n)), greedy=True,
+                           block_size=model.cfg.block_size)
+            texts = [tokenizer.decode(row) for row in ids[:, n:].cpu()]
+            if all(stop in t for t in texts):
+                break
+        for i, text in zip(members, texts):
             answers[i] = text[:text.index(stop) + len(stop)] if stop in text else text
     return [answers[i] for i in range(len(prompts))]
 

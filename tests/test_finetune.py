@@ -239,6 +239,15 @@ def test_complete_stops_at_the_stop_character():
     out = complete(model, TOK, ["# ab\ndef ", "# a\ndef ", "# ba\ndef "], stop="(", max_new=6)
     assert len(out) == 3 and all(len(o) <= 6 for o in out)
     assert all(o.endswith("(") or "(" not in o for o in out)
+    from aigc_course.sampling import generate
+
+    prompts = ["# ab\ndef ", "# cd\ndef ", "# a\ndef ", "# hh\ndef "]
+    for stop, max_new in (("(", 1), ("(", 13), (" ", 5), (" ", 13)):      # stopping early changes no answer
+        whole = []                                                       # (this model writes spaces: " " stops)
+        for p in prompts:
+            text = TOK.decode(generate(model, torch.tensor([TOK.encode(p)]), max_new, greedy=True)[0, len(p):])
+            whole.append(text[:text.index(stop) + 1] if stop in text else text)
+        assert complete(model, TOK, prompts, stop=stop, max_new=max_new, chunk=2) == whole
 
 
 def test_intervals_against_hand_formulas():
