@@ -159,8 +159,7 @@ assert torch.allclose(mlm_loss(logits, targets[:8]), by_hand, atol=1e-6)
 # GPT is the body this chapter fine-tunes, as GPT-1 did (Radford et al., 2018: pre-train a causal LM, then
 # fine-tune it with a new head), and it gets most of the time: 1,800 steps (about seven passes over the
 # text), the MLM 100 — what the 12-minute budget of a full run leaves for it; enough to show what a masked LM
-# is not. Why the GPT? A measurement
-# study made before this chapter was written (on a validation split of the training labels — the test set
+# is not. Why the GPT? A measurement study made before this chapter was written (on a validation split of the training labels — the test set
 # chose nothing; `tools/research/ch11_pretrain_gain/`) found that a causal body *fine-tuned from scratch* is
 # the weakest of all (33.7 % of the validation texts with 145 labels, against 40.0 % for a bidirectional
 # one), and that pre-training it is what pays most (50.1 % after 1,800 steps). Each run is checkpointed in
@@ -420,10 +419,7 @@ print(f"LoRA r={LORA_R} on {len(names)} layers: {n_train_params:,} trainable of 
       f"({n_train_params / n_all:.2%}, the classification head included)")
 
 # %% [markdown]
-#
-
-# %% [markdown]
-# ## 4. Five ways to use the pre-trained GPT, one budget
+# ## 4. Four ways to use the pre-trained GPT, one budget, against two baselines
 #
 # Every method gets the same labelled examples, the same number of fine-tuning steps and batches (200 of 32
 # texts in a full run: 3.5 passes over the 1,810 labels, within the 2–4 epochs BERT's authors fine-tuned for),
@@ -434,7 +430,7 @@ print(f"LoRA r={LORA_R} on {len(names)} layers: {n_train_params:,} trainable of 
 # | from scratch | a randomly initialised **bidirectional** body (`MaskedLM`'s) + head | 5e-4 |
 # | frozen features + linear head | the head only, on the pre-trained GPT's features | 3e-3 |
 # | full fine-tuning | the whole pre-trained GPT + head | 5e-4 |
-# | LP-FT (Kumar et al., 2022) | the head first (as the row above), then everything (as the row below it) | 3e-3, then 5e-4 |
+# | LP-FT (Kumar et al., 2022) | the head first (as with frozen features), then everything (as in full fine-tuning) | 3e-3, then 5e-4 |
 # | LoRA | adapters on every linear layer, the LayerNorms and the head | 1e-2 |
 #
 # **A baseline that trains, and the strongest one.** The model trained from scratch is the yardstick of
@@ -447,10 +443,10 @@ print(f"LoRA r={LORA_R} on {len(names)} layers: {n_train_params:,} trainable of 
 # own random labelled subset (when not all labels are used), initialisation and batches; its figures are the
 # averages over the seeds, and the interval of the gap is paired over the 590 test texts. The other methods run
 # once (seed 0), LP-FT and LoRA with all labels only (the budget of a full run). **LoRA's configuration**
-# was chosen on the validation split too: rank 2 ($\alpha = 4$) on all four linear layers of every block, the
+# was chosen on the validation split too (`tools/research/ch11_lora_fewlabels/`): rank 2 ($\alpha = 4$) on all four linear layers of every block, the
 # LayerNorms' gains and shifts trainable, rate 1e-2 — 1.98 % of the parameters with the head. Adapters on
-# the attention only (the library's default), or a rate of 3e-3, left LoRA 6–11 points behind full
-# fine-tuning at 200 steps: it underfits, and a larger rate and more adapted layers were what helped.
+# the attention only (the library's default) at rates of 1e-3 to 1e-2 left LoRA 6 to 16 points behind full
+# fine-tuning there: in 200 steps it underfits, and a larger rate and more adapted layers were what helped.
 #
 # Why LP-FT? The new head starts random. In the first steps of full fine-tuning, the gradient the body
 # receives, $W^\top (p - e_y)$, points wherever that random head points, and it moves the pre-trained
