@@ -11,6 +11,8 @@ Small to big:
    the loss counts the answer's tokens only.
 5. :func:`accuracy_interval` and :func:`paired_gap_interval` — accuracy on a test set with a 95 % interval,
    and the interval of the difference of two classifiers scored on the same examples.
+6. :func:`fit_classifier`, :func:`fit_lp_ft` (the head first, then everything) and :func:`bag_of_tokens` (the
+   no-network baseline's features).
 
 Shapes: B batch, T time, C width, K classes, V vocabulary.
 """
@@ -150,10 +152,16 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def add_lora(model: nn.Module, r: int, alpha: float = 1.0,
-             targets: Iterable[str] = ("attn.qkv", "attn.proj")) -> list[str]:
+             targets: Iterable[str] = ("attn.qkv", "attn.proj"), train_norms: bool = False) -> list[str]:
     """Freeze every parameter of ``model`` and wrap each ``nn.Linear`` whose name ends with one of ``targets``
-    in a :class:`LoRALinear`; return the wrapped names. Only the A and B matrices train afterwards."""
+    in a :class:`LoRALinear`; return the wrapped names. Only the A and B matrices train afterwards — and, with
+    ``train_norms``, the LayerNorms' gains and shifts (2C numbers per LayerNorm, cheap to keep per task)."""
     freeze(model)
+    if train_norms:
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                for p in m.parameters():
+                    p.requires_grad_(True)
     targets = tuple(targets)
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.endswith(targets)]
     if not names:
@@ -204,9 +212,12 @@ def prompt_masked_loss(model: GPT, x: Tensor, y: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def complete(model: GPT, tokenizer, prompts: Sequence[str], stop: str, max_new: int = 24) -> list[str]:
-    """Greedy answers to ``prompts``, each cut at the first ``stop`` (inclusive). Prompts of one length are
-    decoded together in a batch."""
+def complete(model: GPT, tokenizer, prompts: Sequence[str], stop: str, max_new: int = 24,
+             chunk: int = 4) -> list[str]:
+    """Greedy answers to ``prompts``, each cut at the first ``stop`` (inclusive), at most ``max_new`` tokens.
+    Prompts of one length are decoded together in a batch, ``chunk`` tokens at a time, until every answer of
+    the batch holds ``stop`` (greedy decoding of a prefix does not depend on what comes after it, so stopping
+    early changes no answer)."""
     from aigc_course.sampling import generate
 
     answers: dict[int, str] = {}
@@ -216,9 +227,13 @@ def complete(model: GPT, tokenizer, prompts: Sequence[str], stop: str, max_new: 
     device = next(model.parameters()).device
     for n, members in by_length.items():
         ids = torch.tensor([tokenizer.encode(prompts[i]) for i in members], device=device)   # (b, n)
-        new = generate(model, ids, max_new, greedy=True, block_size=model.cfg.block_size)[:, n:]
-        for i, row in zip(members, new.cpu()):
-            text = tokenizer.decode(row)
+        while ids.size(1) - n < max_new:
+            ids = generate(model, ids, min(chunk, max_new - (ids.size(1) - n)), greedy=True,
+                           block_size=model.cfg.block_size)
+            texts = [tokenizer.decode(row) for row in ids[:, n:].cpu()]
+            if all(stop in t for t in texts):
+                break
+        for i, text in zip(members, texts):
             answers[i] = text[:text.index(stop) + len(stop)] if stop in text else text
     return [answers[i] for i in range(len(prompts))]
 
@@ -269,7 +284,8 @@ def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels
 
     A frozen body (no trainable parameter, no dropout) gives every text the same pooled features at every
     step, so with ``cache_features`` they are computed once (:func:`pooled_features`) and only the head runs
-    per step: the same updates on the same batches, at a fraction of the cost.
+    per step: the same updates on the same batches, at a fraction of the cost. Otherwise each batch is cut to
+    its longest text (the padding beyond it is hidden from attention anyway: the same numbers, less work).
     """
     from aigc_course.train import WarmupCosine, supervised_step, train
 
@@ -280,19 +296,49 @@ def fit_classifier(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels
     pick = _batches(len(labels), batch_size, seed)
     if cache_features and _frozen(clf):
         feats = pooled_features(clf.body, ids, lengths, clf.pooling).to(device)          # (N, C), once
-        model, inputs = clf.head, (feats,)
+        model = clf.head
     else:
-        model, inputs = clf, (ids, lengths)
+        model = clf
 
     def batch_fn(step: int):
         i = pick(step)
-        return [x[i].to(device) for x in inputs] + [labels[i].to(device)]
+        if model is clf.head:
+            return [feats[i], labels[i].to(device)]
+        width = int(lengths[i].max())             # the batch's own width: its trailing padding is hidden anyway
+        return [ids[i, :width].to(device), lengths[i].to(device), labels[i].to(device)]
 
     def loss_fn(m, batch):
         return classification_loss(m(*batch[:-1]), batch[-1])
 
     step_fn = supervised_step(model, opt, loss_fn, batch_fn, grad_clip=1.0, scheduler=sched)
     return train(step_fn, steps, modules={"classifier": clf}, progress=progress, desc=desc)
+
+
+def fit_lp_ft(clf: SequenceClassifier, ids: Tensor, lengths: Tensor, labels: Tensor, steps: int, lr: float,
+              head_steps: int | None = None, head_lr: float = 3e-3, **kwargs):
+    """LP-FT (Kumar et al., 2022): first fit the head alone on the frozen body's features (``head_steps``,
+    default ``steps``, at ``head_lr``: a linear probe), then fine-tune everything that was trainable (``steps``
+    at ``lr``). The body's first updates then follow a head that already separates the classes, not a random
+    one that would pull the features towards noise. ``kwargs`` go to both :func:`fit_classifier` calls;
+    returns their two Histories (probe, fine-tuning)."""
+    trainable = [p for p in clf.body.parameters() if p.requires_grad]
+    freeze(clf.body)
+    probe = fit_classifier(clf, ids, lengths, labels, head_steps or steps, head_lr, **kwargs)
+    for p in trainable:
+        p.requires_grad_(True)
+    return probe, fit_classifier(clf, ids, lengths, labels, steps, lr, **kwargs)
+
+
+def bag_of_tokens(ids: Tensor, lengths: Tensor, vocab_size: int) -> Tensor:
+    """ids (N, T) -> (N, V) 0/1: which tokens occur in each text, padding left out — the features of a
+    classifier with no network and no pre-training (logistic regression on them is chapter 11's floor)."""
+    real = torch.arange(ids.size(1))[None] < lengths[:, None]                  # (N, T)
+    if ids[real].numel() and not 0 <= int(ids[real].min()) <= int(ids[real].max()) < vocab_size:
+        raise ValueError(f"ids must be in 0..{vocab_size - 1} (vocab_size={vocab_size}), got "
+                         f"{int(ids[real].min())}..{int(ids[real].max())}")
+    out = torch.zeros(len(ids), vocab_size + 1)                                # column V: padding's bin
+    out.scatter_(1, torch.where(real, ids, vocab_size), 1.0)
+    return out[:, :vocab_size]
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from aigc_course.models.encoder import (
     MASK,
     PAD,
     MaskedLM,
+    SpecialTokens,
     fill_left_to_right,
     mask_tokens,
     mlm_loss,
@@ -82,26 +83,39 @@ def test_mlm_loss_is_the_mean_over_chosen_positions_only():
     assert torch.allclose(enc(idx, targets)[1], mlm_loss(enc(idx)[0], targets))
 
 
+def test_special_tokens_wrap_a_bpe():
+    tok = tokenizer_with_specials("the cat sat on the mat. " * 20, vocab_size=270)
+    assert (tok.pad_id, tok.mask_id, tok.vocab_size) == (tok.base.vocab_size, tok.base.vocab_size + 1,
+                                                         tok.base.vocab_size + 2)
+    ids = tok.encode("the mat, €5")                                           # bytes: nothing is unknown
+    assert tok.decode(ids) == "the mat, €5" and max(ids) < tok.pad_id
+    assert tok.decode(ids[:2] + [tok.mask_id] + ids[2:] + [tok.pad_id]) == \
+        tok.decode(ids[:2]) + MASK + tok.decode(ids[2:]) + PAD
+    with pytest.raises(TypeError, match="base must be a tokenizer"):
+        SpecialTokens("not a tokenizer")
+
+
 def test_short_mlm_training_lowers_the_loss():
     torch.manual_seed(0)
     text = "the cat sat on the mat. " * 20
-    tok = tokenizer_with_specials(text)
-    assert {PAD, MASK} <= set(tok.chars) and tok.encode("€")[0] == tok.stoi["\ufffd"]
-    ids = torch.tensor(tok.encode(text)).view(-1, 24)                      # (20, 24)
-    enc = MaskedLM(GPTConfig.nano(vocab_size=tok.vocab_size, block_size=24))
+    tok = tokenizer_with_specials(text, vocab_size=262)
+    ids = torch.tensor(tok.encode(text))
+    ids = ids[:len(ids) // 12 * 12].view(-1, 12)                          # (N, 12)
+    enc = MaskedLM(GPTConfig.nano(vocab_size=tok.vocab_size, block_size=12))
     opt = torch.optim.AdamW(enc.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(60):
-        x, y = mask_tokens(ids, tok.stoi[MASK], tok.vocab_size, generator=g)
+        x, y = mask_tokens(ids, tok.mask_id, tok.vocab_size, generator=g)
         loss = enc(x, y)[1]
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     assert losses[0] > math.log(tok.vocab_size) - 0.3 and sum(losses[-10:]) / 10 < losses[0] - 1.0
-    out = fill_left_to_right(enc.eval(), torch.tensor(tok.encode("the ")), 5, tok.stoi[MASK])
-    assert out.shape == (9,) and out[:4].tolist() == tok.encode("the ")
-    window = torch.tensor([tok.encode("the ") + [tok.stoi[MASK]]])
-    assert out[4] == enc(window)[0][0, -1].argmax()                      # the MASK's most likely token
+    prompt = tok.encode("the ")
+    out = fill_left_to_right(enc.eval(), torch.tensor(prompt), 5, tok.mask_id)
+    assert out.shape == (len(prompt) + 5,) and out[:len(prompt)].tolist() == prompt
+    window = torch.tensor([prompt + [tok.mask_id]])
+    assert out[len(prompt)] == enc(window)[0][0, -1].argmax()            # the MASK's most likely token
     assert F.softmax(enc(window)[0][0, -1], -1).sum().item() == pytest.approx(1.0)

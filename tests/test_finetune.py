@@ -1,5 +1,6 @@
 """Fine-tuning: padding hidden from attention, the classifier, LoRA's checks, prompt masking, intervals."""
 
+import copy
 import math
 
 import pytest
@@ -13,10 +14,12 @@ from aigc_course.finetune import (
     SequenceClassifier,
     accuracy_interval,
     add_lora,
+    bag_of_tokens,
     classification_loss,
     complete,
     encode_texts,
     fit_classifier,
+    fit_lp_ft,
     freeze,
     hidden_states,
     merge_lora,
@@ -117,6 +120,40 @@ def test_a_frozen_body_is_run_once_and_trains_the_same_head():
     assert torch.allclose(pooled_features(body, ids, lengths, batch_size=5), expected, atol=1e-5)
 
 
+def test_lp_ft_fits_the_head_first_then_everything_that_was_trainable():
+    texts = ["abab", "baba", "aabb", "cdcd", "dcdc", "ccdd", "ab", "cdc"] * 3
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 0, 1] * 3)
+    ids, lengths = encode_texts(texts, TOK, 8, 0)
+    kw = dict(batch_size=8, progress=False, seed=3)
+    probe = SequenceClassifier(nano(GPT), 2)                               # a probe by hand: frozen body
+    freeze(probe.body)
+    fit_classifier(probe, ids, lengths, labels, 12, 3e-3, **kw)
+    clf = SequenceClassifier(nano(GPT), 2)
+    before = copy.deepcopy(clf.body.state_dict())
+    fit_lp_ft(clf, ids, lengths, labels, 12, 0.0, **kw)                    # fine-tuning at rate 0: the probe only
+    assert all(torch.equal(v, clf.body.state_dict()[k]) for k, v in before.items())
+    assert torch.allclose(clf.head.weight, probe.head.weight, atol=1e-5)
+    assert all(p.requires_grad for p in clf.body.parameters())            # trainable again afterwards
+    lora = SequenceClassifier(nano(GPT), 2)
+    add_lora(lora.body, r=2)
+    fit_lp_ft(lora, ids, lengths, labels, 12, 3e-3, **kw)
+    assert {n for n, p in lora.body.named_parameters() if p.requires_grad} == \
+        {n for n, _ in lora.body.named_parameters() if n.endswith((".A", ".B"))}
+    assert all(m.B.abs().sum() > 0 for m in lora.body.modules() if isinstance(m, LoRALinear))   # they trained
+
+
+def test_bag_of_tokens_against_a_loop():
+    ids, lengths = encode_texts(["abca", "hh", "a_(#"], TOK, 8, 0)
+    bag = bag_of_tokens(ids, lengths, TOK.vocab_size)
+    by_hand = torch.zeros(3, TOK.vocab_size)
+    for i in range(3):
+        for t in ids[i, :lengths[i]].tolist():
+            by_hand[i, t] = 1.0
+    assert torch.equal(bag, by_hand) and bag[1].sum() == 1                  # "hh": one token, padding not counted
+    with pytest.raises(ValueError, match="ids must be in 0..4"):
+        bag_of_tokens(ids, lengths, 5)
+
+
 def test_classification_loss_refuses_unknown_labels():
     logits = torch.zeros(3, 4)
     assert classification_loss(logits, torch.tensor([0, 3, 1])).item() == pytest.approx(math.log(4))
@@ -163,6 +200,10 @@ def test_add_lora_trains_only_adapters_and_merge_keeps_logits():
     assert parameter_share(model)[1] == total - trainable
     with pytest.raises(ValueError, match="no nn.Linear"):
         add_lora(nano(), 2, targets=("nothing",))
+    with_norms = nano()
+    add_lora(with_norms, r=2, alpha=2, train_norms=True)
+    n_norms = 2 * 2 + 1                                                    # ln1, ln2 per block, ln_f
+    assert parameter_share(with_norms)[0] == trainable + n_norms * 2 * 32  # a gain and a shift per channel
 
 
 def test_freeze_and_share():
@@ -198,6 +239,15 @@ def test_complete_stops_at_the_stop_character():
     out = complete(model, TOK, ["# ab\ndef ", "# a\ndef ", "# ba\ndef "], stop="(", max_new=6)
     assert len(out) == 3 and all(len(o) <= 6 for o in out)
     assert all(o.endswith("(") or "(" not in o for o in out)
+    from aigc_course.sampling import generate
+
+    prompts = ["# ab\ndef ", "# cd\ndef ", "# a\ndef ", "# hh\ndef "]
+    for stop, max_new in (("(", 1), ("(", 13), (" ", 5), (" ", 13)):      # stopping early changes no answer
+        whole = []                                                       # (this model writes spaces: " " stops)
+        for p in prompts:
+            text = TOK.decode(generate(model, torch.tensor([TOK.encode(p)]), max_new, greedy=True)[0, len(p):])
+            whole.append(text[:text.index(stop) + 1] if stop in text else text)
+        assert complete(model, TOK, prompts, stop=stop, max_new=max_new, chunk=2) == whole
 
 
 def test_intervals_against_hand_formulas():

@@ -74,8 +74,26 @@ def test_unlabelled_docstrings_leave_every_test_text_out(fake_stdlib):
         assert not any(d.startswith(t) for d in docs for t in task.test_texts)
         assert len(docs) == n_all - len(task.test_texts)                  # whole texts, test ones left out
     assert any(len(d) > 30 for d in docs)                                 # not cut to the task's length
+    kept = unlabelled_docstrings(task, topics_only=False, root=str(fake_stdlib), also_exclude=["Not one of"])
+    assert kept == [d for d in docs if not d.startswith("Not one of")] and len(kept) == len(docs) - 1
     with pytest.raises(TypeError, match="task must be a TextTask"):
         unlabelled_docstrings(["a text"])
+    with pytest.raises(TypeError, match="also_exclude must be a sequence of non-empty strings"):
+        unlabelled_docstrings(task, also_exclude="Not one of")
+
+
+def test_pretraining_text_never_starts_with_a_test_input():
+    """Chapter 11's pre-training text: every module's docstrings, no classification test text and no test
+    summary of the naming task at the start of any of them (the test inputs stay unseen)."""
+    task, names = docstring_topics(), docstring_to_name()
+    summaries = names.test_summaries()
+    assert len(summaries) == len(names.test) and all(f"# {s}\ndef " == p for s, (p, _) in zip(summaries, names.test))
+    docs = unlabelled_docstrings(task, topics_only=False, also_exclude=summaries)
+    assert sum(map(len, docs)) > 1_000_000                                 # about 1.5 M characters
+    hidden = tuple(task.test_texts) + tuple(summaries)
+    assert not any(d.startswith(hidden) for d in docs)
+    everything = unlabelled_docstrings(task, topics_only=False)
+    assert len(everything) > len(docs) and any(d.startswith(tuple(summaries)) for d in everything)
 
 
 def test_real_topics_are_balanced_stable_and_disjoint():

@@ -6,8 +6,8 @@ docstring. Read with :mod:`ast` (nothing is imported, so no module can have side
 - :func:`docstring_topics` — **classification**: which area of the library (GUI, concurrency, internet, numbers,
   files, testing) does a docstring come from? Labels come from the module the docstring sits in (the
   ``TOPICS`` table below), so they are real, not invented, and nobody labelled anything by hand.
-- :func:`unlabelled_docstrings` — the same library's docstrings **without labels**, the test texts left out: text
-  for continuing a model's pre-training on the task's own domain (task-adaptive pre-training).
+- :func:`unlabelled_docstrings` — the same library's docstrings **without labels**, the test texts left out:
+  chapter 11's pre-training text (every module, 1.5 M characters) or the task's own areas only.
 - :func:`docstring_to_name` — **generation**: given a function's one-line summary, write its name
   (``"# Return True if the path is a directory.\\ndef "`` → ``"isdir("``).
 
@@ -182,20 +182,25 @@ def docstring_topics(max_chars: int = 64, per_class: int = 400, test_fraction: f
                     torch.tensor(split["test"][1]))
 
 
-def unlabelled_docstrings(task: TextTask, topics_only: bool = True, root: str | None = None) -> list[str]:
-    """Whole docstrings (whitespace collapsed) for task-adaptive pre-training (Gururangan et al., 2020): those of
-    the modules in ``TOPICS`` (every module when ``topics_only`` is False), in the fixed order of
-    :func:`stdlib_docstrings`, each kept once — and none that *starts with* one of ``task``'s test texts, so no
-    test input is ever seen, not even without its label. No labels: the text only."""
+def unlabelled_docstrings(task: TextTask, topics_only: bool = True, root: str | None = None,
+                          also_exclude: Sequence[str] = ()) -> list[str]:
+    """Whole docstrings (whitespace collapsed), no labels: the text only — those of the modules in ``TOPICS``
+    (text for task-adaptive pre-training, Gururangan et al., 2020) or, when ``topics_only`` is False, of every
+    module (chapter 11's pre-training text). In the fixed order of :func:`stdlib_docstrings`, each kept once,
+    and none that *starts with* one of ``task``'s test texts or one of the strings in ``also_exclude`` (e.g.
+    the test summaries of :func:`docstring_to_name`), so no test input is ever seen, not even without its label."""
     if not isinstance(task, TextTask):
         raise TypeError(f"task must be a TextTask (from docstring_topics), got {type(task).__name__}")
+    if isinstance(also_exclude, str) or not all(isinstance(t, str) and t for t in also_exclude):
+        raise TypeError(f"also_exclude must be a sequence of non-empty strings, got {also_exclude!r:.80}")
     area = {module for modules in TOPICS.values() for module in modules}
-    test, lengths = set(task.test_texts), sorted({len(t) for t in task.test_texts})
+    hidden = set(task.test_texts) | set(also_exclude)
+    lengths = sorted({len(t) for t in hidden})
     seen, out = set(), []
     for doc in stdlib_docstrings(root):
         text = _one_line(doc.text)
         if ((doc.module in area or not topics_only) and text not in seen
-                and not any(text[:n] in test for n in lengths)):
+                and not any(text[:n] in hidden for n in lengths)):
             seen.add(text)
             out.append(text)
     return out
@@ -208,6 +213,11 @@ class PairTask:
     train: list[tuple[str, str]]
     test: list[tuple[str, str]]
     stop: str                     # the character that ends every target (decoding stops there)
+
+    def test_summaries(self) -> list[str]:
+        """The summaries inside the test prompts (``"# <summary>\\ndef "`` -> ``"<summary>"``): what a
+        pre-training text must not contain for the test inputs to stay unseen."""
+        return [prompt.removeprefix("# ").removesuffix("\ndef ") for prompt, _ in self.test]
 
 
 def docstring_to_name(max_summary: int = 40, max_name: int = 16, test_fraction: float = 0.2,

@@ -6,7 +6,8 @@ is pre-trained on a different task: hide some tokens and predict them from both 
 
 Small to big:
 
-1. ``PAD`` and ``MASK``: two extra characters for a character tokenizer; :func:`tokenizer_with_specials`.
+1. :class:`SpecialTokens`: ``PAD`` and ``MASK`` ids appended to a tokenizer; :func:`tokenizer_with_specials`
+   trains a byte-level BPE with them.
 2. :func:`mask_tokens` — BERT's corruption: choose 15 % of the positions; of those, 80 % become ``MASK``,
    10 % a random token, 10 % stay as they are. Targets are the original tokens there, ``IGNORE`` elsewhere.
 3. :func:`mlm_loss` — cross-entropy at the chosen positions only (eq. 11.2 of the chapter).
@@ -24,18 +25,50 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aigc_course.data.text import CharTokenizer
+from aigc_course.data.bpe import BPETokenizer
 from aigc_course.models.transformer import GPT, GPTConfig
 
-PAD = "\ue000"      # private-use characters: they never occur in real text
-MASK = "\ue001"
+PAD = "[PAD]"       # how decode shows the two special ids (they stand for no text)
+MASK = "[MASK]"
 IGNORE = -100       # a target F.cross_entropy skips (its default ignore_index)
 
 
-def tokenizer_with_specials(text: str) -> CharTokenizer:
-    """A character tokenizer for ``text`` plus ``PAD`` and ``MASK``; characters it never saw map to the
-    replacement character (``unknown="replace"``), so any docstring can be encoded."""
-    return CharTokenizer(set(text) | {PAD, MASK}, unknown="replace")
+class SpecialTokens:
+    """A tokenizer with two ids appended after its vocabulary: ``pad_id`` (filler after a short text) and
+    ``mask_id`` (a hidden token). No text encodes to them; ``decode`` shows them as ``[PAD]`` and ``[MASK]``."""
+
+    def __init__(self, base):
+        if not (hasattr(base, "encode") and hasattr(base, "decode") and hasattr(base, "vocab_size")):
+            raise TypeError(f"base must be a tokenizer (encode, decode, vocab_size), got {type(base).__name__}")
+        self.base = base
+        self.pad_id, self.mask_id = base.vocab_size, base.vocab_size + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.base.vocab_size + 2
+
+    def encode(self, text: str) -> list[int]:
+        return self.base.encode(text)
+
+    def decode(self, ids) -> str:
+        """Text of ``ids``: runs of ordinary ids decoded together by the base tokenizer, specials by name."""
+        out, run = [], []
+        for i in (int(i) for i in ids):
+            if i in (self.pad_id, self.mask_id):
+                out += [self.base.decode(run), PAD if i == self.pad_id else MASK]
+                run = []
+            else:
+                run.append(i)
+        return "".join(out + [self.base.decode(run)])
+
+    def __repr__(self) -> str:
+        return f"SpecialTokens({self.base!r} + PAD {self.pad_id}, MASK {self.mask_id})"
+
+
+def tokenizer_with_specials(text: str, vocab_size: int = 1280) -> SpecialTokens:
+    """A byte-level BPE of ``vocab_size`` tokens trained on ``text`` (chapter 08's), plus ``PAD`` and ``MASK``:
+    one tokenizer for both pre-training objectives and for fine-tuning; any string can be encoded."""
+    return SpecialTokens(BPETokenizer.train(text, vocab_size))
 
 
 def _check_probability(name: str, value: float) -> None:
